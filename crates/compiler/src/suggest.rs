@@ -1,0 +1,61 @@
+//! "Did you mean" suggestions for misspelt names.
+
+/// The candidate closest to `wanted`, if it is close enough to be a plausible typo.
+pub(crate) fn closest<'a>(
+    wanted: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|candidate| (distance(wanted, candidate), candidate))
+        .filter(|(d, candidate)| *d <= candidate.len().max(wanted.len()).div_ceil(3))
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+/// A "did you mean" hint, or a list of the valid names when nothing is close.
+pub(crate) fn hint(wanted: &str, candidates: &[&str], what: &str) -> String {
+    match closest(wanted, candidates.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None if candidates.is_empty() => format!("there are no {what} here"),
+        None => {
+            let mut listed: Vec<&str> = candidates.to_vec();
+            listed.sort_unstable();
+            listed.dedup();
+            let shown: Vec<String> = listed.iter().take(12).map(|c| format!("`{c}`")).collect();
+            let more = if listed.len() > 12 { ", …" } else { "" };
+            format!("valid {what}: {}{more}", shown.join(", "))
+        }
+    }
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            current[j + 1] = (previous[j] + usize::from(ca != *cb))
+                .min(previous[j + 1] + 1)
+                .min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_typos_only() {
+        assert_eq!(closest("confg", ["config", "credential"]), Some("config"));
+        assert_eq!(closest("zzz", ["config", "credential"]), None);
+        assert_eq!(
+            hint("xyz", &["bb", "aa"], "fields"),
+            "valid fields: `aa`, `bb`"
+        );
+        assert_eq!(hint("nodse", &["nodes"], "fields"), "did you mean `nodes`?");
+    }
+}
