@@ -137,10 +137,16 @@ impl Pass<'_, '_> {
                         Diagnostic::new(codes::UNKNOWN_VARIABLE, pointer, error.to_string())
                             .hint("expressions read `inputs`, `steps.<id>`, `trigger`, `vars`, `run`, and `item`/`index` in loop bodies")
                     }
-                    aion_expr::ErrorKind::UnknownFilter | aion_expr::ErrorKind::UnknownTest => {
+                    aion_expr::ErrorKind::UnknownFilter => {
                         Diagnostic::new(codes::EXPRESSION_SYNTAX, pointer, error.to_string()).hint(
                             "filters include `default`, `length`, `upper`, `lower`, `round`, \
                              `join`, `map`, `select`, `tojson`; see docs/flows.md",
+                        )
+                    }
+                    aion_expr::ErrorKind::UnknownTest => {
+                        Diagnostic::new(codes::EXPRESSION_SYNTAX, pointer, error.to_string()).hint(
+                            "tests include `defined`, `undefined`, `none`, `number`, `string`, \
+                             `mapping`, `sequence`, `even`, `odd`, `divisibleby`, `in`",
                         )
                     }
                     _ => Diagnostic::new(codes::EXPRESSION_SYNTAX, pointer, error.to_string()).hint(

@@ -344,6 +344,20 @@ fn display_field(inner: &str) -> String {
 }
 
 fn check_switch_ports(config: Option<&Value>, pointer: &str, out: &mut Vec<Diagnostic>) {
+    if let Some(Value::String(text)) = config.and_then(|c| c.get("cases")) {
+        out.push(
+            Diagnostic::new(
+                codes::INVALID_CONFIG_VALUE,
+                format!("{pointer}/config/cases"),
+                format!("`cases` must be written out, not computed (`{}`)", text.trim()),
+            )
+            .hint(
+                "each case's `port` is part of the graph, so the compiler must see it; \
+                 expressions belong in `when`",
+            ),
+        );
+        return;
+    }
     let Some(cases) = config
         .and_then(|c| c.get("cases"))
         .and_then(Value::as_array)

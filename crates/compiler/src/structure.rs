@@ -306,11 +306,22 @@ impl DocumentSchema {
                     .hint("add a node, e.g. `- { id: start, type: core.noop }`"),
                 );
             }
-            other => out.push(Diagnostic::new(
-                codes::INVALID_VALUE,
-                pointer,
-                format!("{place}: {}", describe_kind(other, instance)),
-            )),
+            other => {
+                // Range errors of a policy get the policy's own code.
+                let shape = shape_of(pointer);
+                let code = if shape.starts_with("/nodes/*/retry/") {
+                    codes::INVALID_RETRY
+                } else if shape.starts_with("/nodes/*/cache/") {
+                    codes::INVALID_CACHE
+                } else {
+                    codes::INVALID_VALUE
+                };
+                out.push(Diagnostic::new(
+                    code,
+                    pointer,
+                    format!("{place}: {}", describe_kind(other, instance)),
+                ));
+            }
         }
     }
 
@@ -493,6 +504,15 @@ pub(crate) fn short(value: &Value) -> String {
     }
 }
 
+/// `1 item`, `2 items`.
+fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 /// A message for the less common schema keywords.
 pub(crate) fn describe_kind(kind: &ValidationErrorKind, instance: &Value) -> String {
     match kind {
@@ -508,14 +528,19 @@ pub(crate) fn describe_kind(kind: &ValidationErrorKind, instance: &Value) -> Str
         ValidationErrorKind::ExclusiveMaximum { limit } => {
             format!("{} must be less than {limit}", short(instance))
         }
+        ValidationErrorKind::MinLength { limit: 1 } => "must not be empty".into(),
         ValidationErrorKind::MinLength { limit } => {
-            format!("must be at least {limit} characters long")
+            format!("must be at least {} long", plural(*limit, "character"))
         }
         ValidationErrorKind::MaxLength { limit } => {
-            format!("must be at most {limit} characters long")
+            format!("must be at most {} long", plural(*limit, "character"))
         }
-        ValidationErrorKind::MinItems { limit } => format!("must hold at least {limit} items"),
-        ValidationErrorKind::MaxItems { limit } => format!("must hold at most {limit} items"),
+        ValidationErrorKind::MinItems { limit } => {
+            format!("must hold at least {}", plural(*limit, "item"))
+        }
+        ValidationErrorKind::MaxItems { limit } => {
+            format!("must hold at most {}", plural(*limit, "item"))
+        }
         ValidationErrorKind::Format { format } => {
             format!("{} is not a valid {format}", short(instance))
         }

@@ -212,10 +212,7 @@ fn endless_programs_time_out_and_stop() {
             matches!(err.kind(), ErrorKind::JqTimeout | ErrorKind::JqRuntime),
             "{program}: {err}"
         );
-        assert!(
-            elapsed < Duration::from_secs(3),
-            "{program}: {elapsed:?}"
-        );
+        assert!(elapsed < Duration::from_secs(3), "{program}: {elapsed:?}");
     }
     wait_for_workers();
 }
