@@ -349,7 +349,10 @@ fn check_switch_ports(config: Option<&Value>, pointer: &str, out: &mut Vec<Diagn
             Diagnostic::new(
                 codes::INVALID_CONFIG_VALUE,
                 format!("{pointer}/config/cases"),
-                format!("`cases` must be written out, not computed (`{}`)", text.trim()),
+                format!(
+                    "`cases` must be written out, not computed (`{}`)",
+                    text.trim()
+                ),
             )
             .hint(
                 "each case's `port` is part of the graph, so the compiler must see it; \
