@@ -12,6 +12,53 @@ use crate::{Compiler, Diagnostic, suggest};
 
 /// The variables an expression may read.
 pub(crate) const ROOTS: &[&str] = &["inputs", "steps", "trigger", "item", "index", "run", "vars"];
+/// Filters of the expression language, for "did you mean" hints.
+const FILTERS: &[&str] = &[
+    "abs",
+    "attr",
+    "batch",
+    "bool",
+    "capitalize",
+    "count",
+    "default",
+    "dictsort",
+    "escape",
+    "first",
+    "float",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "pprint",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "safe",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "split",
+    "string",
+    "sum",
+    "title",
+    "tojson",
+    "trim",
+    "unique",
+    "upper",
+];
+
 /// The fields of `steps.<id>`.
 const STEP_FIELDS: &[&str] = &["output", "error", "status"];
 
@@ -138,10 +185,18 @@ impl Pass<'_, '_> {
                             .hint("expressions read `inputs`, `steps.<id>`, `trigger`, `vars`, `run`, and `item`/`index` in loop bodies")
                     }
                     aion_expr::ErrorKind::UnknownFilter => {
-                        Diagnostic::new(codes::EXPRESSION_SYNTAX, pointer, error.to_string()).hint(
-                            "filters include `default`, `length`, `upper`, `lower`, `round`, \
-                             `join`, `map`, `select`, `tojson`; see docs/flows.md",
-                        )
+                        let name = match &error {
+                            aion_expr::CompileError::UnknownFilter { name, .. } => name.as_str(),
+                            _ => "",
+                        };
+                        let hint = match suggest::closest(name, FILTERS.iter().copied()) {
+                            Some(best) => format!("did you mean `{best}`?"),
+                            None => "filters include `default`, `length`, `upper`, `lower`, \
+                                     `round`, `join`, `map`, `select`, `tojson`; see docs/flows.md"
+                                .to_owned(),
+                        };
+                        Diagnostic::new(codes::EXPRESSION_SYNTAX, pointer, error.to_string())
+                            .hint(hint)
                     }
                     aion_expr::ErrorKind::UnknownTest => {
                         Diagnostic::new(codes::EXPRESSION_SYNTAX, pointer, error.to_string()).hint(
@@ -149,7 +204,12 @@ impl Pass<'_, '_> {
                              `mapping`, `sequence`, `even`, `odd`, `divisibleby`, `in`",
                         )
                     }
-                    _ => Diagnostic::new(codes::EXPRESSION_SYNTAX, pointer, error.to_string()).hint(
+                    _ => Diagnostic::new(
+                    codes::EXPRESSION_SYNTAX,
+                    pointer,
+                    error.to_string().replacen(": syntax error: ", ": ", 1),
+                )
+                .hint(
                         "expressions use Jinja syntax: `{{ steps.fetch.output.body.price * 2 }}`, \
                          `{{ inputs.name | upper }}`",
                     ),

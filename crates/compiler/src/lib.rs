@@ -100,7 +100,7 @@ impl Compiler {
             }
             Err(error) => Output {
                 plan: None,
-                diagnostics: vec![structure::parse_error(&error)],
+                diagnostics: vec![structure::parse_error(&error, format)],
             },
         }
     }

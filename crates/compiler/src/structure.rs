@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use aion_dsl::source::{ParseError, ParseErrorKind, escape_pointer_token};
+use aion_dsl::source::{Format, ParseError, ParseErrorKind, escape_pointer_token};
 use aion_types::codes;
 use jsonschema::error::ValidationErrorKind;
 use serde_json::{Map, Value};
@@ -15,7 +15,15 @@ use serde_json::{Map, Value};
 use crate::{Diagnostic, schema_nav, suggest};
 
 /// Turns a parse failure into the document's only diagnostic.
-pub(crate) fn parse_error(error: &ParseError) -> Diagnostic {
+pub(crate) fn parse_error(error: &ParseError, format: Format) -> Diagnostic {
+    let syntax_hint = match format {
+        Format::Json => {
+            "fix the JSON at this position (JSON has no comments, no trailing commas, and only double-quoted strings)"
+        }
+        Format::Yaml => {
+            "fix the syntax at this position; in YAML, check indentation (spaces, not tabs) and quoting"
+        }
+    };
     let (code, hint) = match error.kind {
         ParseErrorKind::Empty => (
             codes::EMPTY_DOCUMENT,
@@ -26,10 +34,7 @@ pub(crate) fn parse_error(error: &ParseError) -> Diagnostic {
             "split the flow into sub-flows, or move large data out of the document",
         ),
         ParseErrorKind::NotUtf8 => (codes::NOT_UTF8, "save the file as UTF-8"),
-        ParseErrorKind::Syntax => (
-            codes::SYNTAX,
-            "fix the syntax at this position; in YAML, check indentation and quoting",
-        ),
+        ParseErrorKind::Syntax => (codes::SYNTAX, syntax_hint),
         ParseErrorKind::TooDeep => (
             codes::TOO_DEEP,
             "flatten the structure; values may nest at most 128 levels",
