@@ -12,53 +12,6 @@ use crate::{Compiler, Diagnostic, suggest};
 
 /// The variables an expression may read.
 pub(crate) const ROOTS: &[&str] = &["inputs", "steps", "trigger", "item", "index", "run", "vars"];
-/// Filters of the expression language, for "did you mean" hints.
-const FILTERS: &[&str] = &[
-    "abs",
-    "attr",
-    "batch",
-    "bool",
-    "capitalize",
-    "count",
-    "default",
-    "dictsort",
-    "escape",
-    "first",
-    "float",
-    "groupby",
-    "indent",
-    "int",
-    "items",
-    "join",
-    "last",
-    "length",
-    "lines",
-    "list",
-    "lower",
-    "map",
-    "max",
-    "min",
-    "pprint",
-    "reject",
-    "rejectattr",
-    "replace",
-    "reverse",
-    "round",
-    "safe",
-    "select",
-    "selectattr",
-    "slice",
-    "sort",
-    "split",
-    "string",
-    "sum",
-    "title",
-    "tojson",
-    "trim",
-    "unique",
-    "upper",
-];
-
 /// The fields of `steps.<id>`.
 const STEP_FIELDS: &[&str] = &["output", "error", "status"];
 
@@ -189,7 +142,7 @@ impl Pass<'_, '_> {
                             aion_expr::CompileError::UnknownFilter { name, .. } => name.as_str(),
                             _ => "",
                         };
-                        let hint = match suggest::closest(name, FILTERS.iter().copied()) {
+                        let hint = match suggest::closest(name, aion_expr::FILTERS.iter().copied()) {
                             Some(best) => format!("did you mean `{best}`?"),
                             None => "filters include `default`, `length`, `upper`, `lower`, \
                                      `round`, `join`, `map`, `select`, `tojson`; see docs/flows.md"
@@ -199,10 +152,12 @@ impl Pass<'_, '_> {
                             .hint(hint)
                     }
                     aion_expr::ErrorKind::UnknownTest => {
-                        Diagnostic::new(codes::EXPRESSION_SYNTAX, pointer, error.to_string()).hint(
-                            "tests include `defined`, `undefined`, `none`, `number`, `string`, \
-                             `mapping`, `sequence`, `even`, `odd`, `divisibleby`, `in`",
-                        )
+                        let name = match &error {
+                            aion_expr::CompileError::UnknownTest { name, .. } => name.as_str(),
+                            _ => "",
+                        };
+                        Diagnostic::new(codes::EXPRESSION_SYNTAX, pointer, error.to_string())
+                            .hint(suggest::hint(name, aion_expr::TESTS, "tests"))
                     }
                     _ => Diagnostic::new(
                     codes::EXPRESSION_SYNTAX,

@@ -21,7 +21,7 @@ use crate::Limits;
 use crate::convert::{Budget, ConvError, to_json};
 
 /// Filters available in expressions: minijinja's built-ins plus `tojson`.
-pub(crate) const FILTERS: &[&str] = &[
+pub const FILTERS: &[&str] = &[
     "abs",
     "attr",
     "batch",
@@ -73,7 +73,7 @@ pub(crate) const FILTERS: &[&str] = &[
 ];
 
 /// Tests available after `is`: minijinja's built-ins.
-pub(crate) const TESTS: &[&str] = &[
+pub const TESTS: &[&str] = &[
     "!=",
     "<",
     "<=",

@@ -145,6 +145,7 @@ mod template;
 
 use std::time::Duration;
 
+pub use env::{FILTERS, TESTS};
 pub use error::{CompileError, ErrorKind, EvalError};
 pub use jq::{JqProgram, MAX_OVERDUE_JQ_RUNS, MAX_PROGRAM_BYTES};
 pub use refs::VarPath;
