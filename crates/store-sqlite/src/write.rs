@@ -1,0 +1,536 @@
+//! Write operations, each run by the writer thread inside its own savepoint of a group
+//! commit. They check everything the trait promises (workspace, lease epoch, journal seq)
+//! before writing, and compare epochs and seqs as `u64` in Rust so no value can overflow SQL.
+
+use aion_store::payload::{encode, encode_json};
+use aion_store::{
+    CachePut, ClaimRequest, CommitReceipt, CommitRequest, Error, FlowVersion, Lease,
+    NewFlowVersion, NewRun, RenewRequest, Run, RunUpdate, Signal, TimerOp, Workspace, check_id,
+};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+
+use crate::{db, read};
+
+fn to_i64(value: u64, what: &str) -> Result<i64, Error> {
+    i64::try_from(value).map_err(|_| Error::InvalidArgument(format!("{what} out of range")))
+}
+
+fn workspace_exists(conn: &Connection, workspace: &str) -> Result<(), Error> {
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT 1 FROM workspaces WHERE id = ?1")
+        .map_err(db)?
+        .query_row(params![workspace], |row| row.get(0))
+        .optional()
+        .map_err(db)?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(Error::not_found("workspace", workspace)),
+    }
+}
+
+fn is_constraint(err: &rusqlite::Error) -> bool {
+    err.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+}
+
+pub(crate) fn create_workspace(
+    conn: &Connection,
+    id: &str,
+    now_ms: i64,
+) -> Result<Workspace, Error> {
+    match conn.execute(
+        "INSERT INTO workspaces (id, created_ms) VALUES (?1, ?2)",
+        params![id, now_ms],
+    ) {
+        Ok(_) => Ok(Workspace {
+            id: id.to_owned(),
+            created_ms: now_ms,
+        }),
+        Err(err) if is_constraint(&err) => Err(Error::AlreadyExists {
+            what: "workspace",
+            id: id.to_owned(),
+        }),
+        Err(err) => Err(db(err)),
+    }
+}
+
+pub(crate) fn put_flow(conn: &Connection, flow: NewFlowVersion) -> Result<FlowVersion, Error> {
+    workspace_exists(conn, &flow.workspace)?;
+    let latest: i64 = conn
+        .prepare_cached(
+            "SELECT coalesce(max(version), 0) FROM flow_versions WHERE workspace = ?1 AND flow_id = ?2",
+        )
+        .map_err(db)?
+        .query_row(params![flow.workspace, flow.flow_id], |row| row.get(0))
+        .map_err(db)?;
+    let version = u32::try_from(latest.saturating_add(1))
+        .map_err(|_| Error::Corrupt("flow version out of range".to_owned()))?;
+    conn.prepare_cached(
+        "INSERT INTO flow_versions (workspace, flow_id, version, document, format, plan, \
+         plan_hash, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .map_err(db)?
+    .execute(params![
+        flow.workspace,
+        flow.flow_id,
+        version,
+        encode(flow.document.as_bytes()),
+        flow.format.as_str(),
+        encode_json(&flow.plan)?,
+        flow.plan_hash,
+        flow.created_ms,
+    ])
+    .map_err(db)?;
+    Ok(FlowVersion {
+        workspace: flow.workspace,
+        flow_id: flow.flow_id,
+        version,
+        document: flow.document,
+        format: flow.format,
+        plan: flow.plan,
+        plan_hash: flow.plan_hash,
+        created_ms: flow.created_ms,
+    })
+}
+
+pub(crate) fn create_run(conn: &Connection, run: NewRun, id: String) -> Result<Run, Error> {
+    workspace_exists(conn, &run.workspace)?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO runs (id, workspace, flow_id, flow_version, plan_hash, input, trigger, \
+             trace_id, parent_run_id, retry_of, status, created_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .map_err(db)?
+        .execute(params![
+            id,
+            run.workspace,
+            run.flow_id,
+            run.flow_version,
+            run.plan_hash,
+            encode_json(&run.input)?,
+            encode_json(&run.trigger)?,
+            run.trace_id,
+            run.parent_run_id,
+            run.retry_of,
+            run.status.as_str(),
+            run.created_ms,
+        ]);
+    match inserted {
+        Ok(_) => {}
+        Err(err) if is_constraint(&err) => {
+            return Err(Error::AlreadyExists { what: "run", id });
+        }
+        Err(err) => return Err(db(err)),
+    }
+    read::get_run(conn, &run.workspace, &id)?.ok_or_else(|| Error::not_found("run", id))
+}
+
+/// A [`RunUpdate`] with its blobs already encoded.
+pub(crate) struct EncodedRunUpdate {
+    status: Option<&'static str>,
+    output: Option<Vec<u8>>,
+    error: Option<Vec<u8>>,
+    started_ms: Option<i64>,
+    finished_ms: Option<i64>,
+}
+
+impl EncodedRunUpdate {
+    pub(crate) fn new(update: &RunUpdate) -> Result<Self, Error> {
+        Ok(Self {
+            status: update.status.map(|s| s.as_str()),
+            output: update.output.as_ref().map(encode_json).transpose()?,
+            error: update.error.as_ref().map(encode_json).transpose()?,
+            started_ms: update.started_ms,
+            finished_ms: update.finished_ms,
+        })
+    }
+}
+
+fn apply_run_update(
+    conn: &Connection,
+    run_id: &str,
+    update: &EncodedRunUpdate,
+) -> Result<(), Error> {
+    conn.prepare_cached(
+        "UPDATE runs SET status = coalesce(?2, status), output = coalesce(?3, output), \
+         error = coalesce(?4, error), started_ms = coalesce(?5, started_ms), \
+         finished_ms = coalesce(?6, finished_ms) WHERE id = ?1",
+    )
+    .map_err(db)?
+    .execute(params![
+        run_id,
+        update.status,
+        update.output,
+        update.error,
+        update.started_ms,
+        update.finished_ms,
+    ])
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) fn update_run(
+    conn: &Connection,
+    workspace: &str,
+    run_id: &str,
+    update: &EncodedRunUpdate,
+) -> Result<Run, Error> {
+    if read::get_run(conn, workspace, run_id)?.is_none() {
+        return Err(Error::not_found("run", run_id));
+    }
+    apply_run_update(conn, run_id, update)?;
+    read::get_run(conn, workspace, run_id)?.ok_or_else(|| Error::not_found("run", run_id))
+}
+
+/// The lease columns of a run in a workspace.
+struct LeaseState {
+    epoch: u64,
+    owner: Option<String>,
+    last_seq: u64,
+}
+
+fn lease_state(conn: &Connection, workspace: &str, run_id: &str) -> Result<LeaseState, Error> {
+    let found: Option<(i64, Option<String>, i64)> = conn
+        .prepare_cached(
+            "SELECT lease_epoch, lease_owner, last_seq FROM runs WHERE id = ?1 AND workspace = ?2",
+        )
+        .map_err(db)?
+        .query_row(params![run_id, workspace], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()
+        .map_err(db)?;
+    let (epoch, owner, last_seq) = found.ok_or_else(|| Error::not_found("run", run_id))?;
+    Ok(LeaseState {
+        epoch: u64::try_from(epoch).map_err(|_| Error::Corrupt("negative epoch".to_owned()))?,
+        owner,
+        last_seq: u64::try_from(last_seq).map_err(|_| Error::Corrupt("negative seq".to_owned()))?,
+    })
+}
+
+/// A step record with its blobs encoded.
+struct EncodedStep {
+    step_key: String,
+    status: &'static str,
+    attempts: u32,
+    input: Option<Vec<u8>>,
+    output: Option<Vec<u8>>,
+    error: Option<Vec<u8>>,
+    logs: Vec<u8>,
+    started_ms: Option<i64>,
+    finished_ms: Option<i64>,
+    duration_ms: Option<i64>,
+    cache_hit: bool,
+    idempotency_key: Option<String>,
+}
+
+/// A [`CommitRequest`] with every blob serialized and compressed by the caller's task, so the
+/// writer thread (the serial bottleneck of group commit) only executes SQL.
+pub(crate) struct EncodedCommit {
+    workspace: String,
+    run_id: String,
+    epoch: u64,
+    /// (seq, kind, encoded payload, at_ms).
+    journal: Vec<(u64, String, Vec<u8>, i64)>,
+    run_update: Option<EncodedRunUpdate>,
+    steps: Vec<EncodedStep>,
+    timers: Vec<TimerOp>,
+    consume_signals: Vec<u64>,
+    /// (key, encoded value, expires_ms).
+    cache: Vec<(String, Vec<u8>, i64)>,
+}
+
+impl EncodedCommit {
+    pub(crate) fn new(request: CommitRequest) -> Result<Self, Error> {
+        request.validate()?;
+        let mut steps = Vec::with_capacity(request.steps.len());
+        for step in request.steps {
+            let logs = serde_json::to_value(&step.logs)
+                .map_err(|err| Error::InvalidArgument(format!("step logs: {err}")))?;
+            steps.push(EncodedStep {
+                status: step.status.as_str(),
+                attempts: step.attempts,
+                input: step.input.as_ref().map(encode_json).transpose()?,
+                output: step.output.as_ref().map(encode_json).transpose()?,
+                error: step.error.as_ref().map(encode_json).transpose()?,
+                logs: encode_json(&logs)?,
+                started_ms: step.started_ms,
+                finished_ms: step.finished_ms,
+                duration_ms: step.duration_ms,
+                cache_hit: step.cache_hit,
+                idempotency_key: step.idempotency_key,
+                step_key: step.step_key,
+            });
+        }
+        Ok(Self {
+            journal: request
+                .journal
+                .into_iter()
+                .map(|r| (r.seq, r.kind, encode(&r.payload), r.at_ms))
+                .collect(),
+            run_update: request
+                .run_update
+                .as_ref()
+                .map(EncodedRunUpdate::new)
+                .transpose()?,
+            steps,
+            timers: request.timers,
+            consume_signals: request.consume_signals,
+            cache: request
+                .cache
+                .into_iter()
+                .map(|put| (put.key, encode(&put.value), put.expires_ms))
+                .collect(),
+            workspace: request.workspace,
+            run_id: request.run_id,
+            epoch: request.epoch,
+        })
+    }
+}
+
+pub(crate) fn commit(conn: &Connection, request: &EncodedCommit) -> Result<CommitReceipt, Error> {
+    let state = lease_state(conn, &request.workspace, &request.run_id)?;
+    if state.epoch != request.epoch || state.owner.is_none() {
+        return Err(Error::StaleEpoch {
+            run_id: request.run_id.clone(),
+            given: request.epoch,
+            current: state.epoch,
+        });
+    }
+    let expected = state.last_seq.saturating_add(1);
+    let mut last_seq = state.last_seq;
+    if let Some((first, ..)) = request.journal.first()
+        && *first != expected
+    {
+        return Err(Error::SeqConflict {
+            run_id: request.run_id.clone(),
+            expected,
+            given: *first,
+        });
+    }
+    let run_id = &request.run_id;
+    if !request.journal.is_empty() {
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT INTO journal (run_id, seq, kind, payload, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(db)?;
+        for (seq, kind, payload, at_ms) in &request.journal {
+            insert
+                .execute(params![run_id, to_i64(*seq, "seq")?, kind, payload, at_ms])
+                .map_err(db)?;
+            last_seq = *seq;
+        }
+        conn.prepare_cached("UPDATE runs SET last_seq = ?2 WHERE id = ?1")
+            .map_err(db)?
+            .execute(params![run_id, to_i64(last_seq, "seq")?])
+            .map_err(db)?;
+    }
+    if let Some(update) = &request.run_update {
+        apply_run_update(conn, run_id, update)?;
+    }
+    if !request.steps.is_empty() {
+        let mut upsert = conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO steps (run_id, step_key, status, attempts, input, output, \
+                 error, logs, started_ms, finished_ms, duration_ms, cache_hit, idempotency_key) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )
+            .map_err(db)?;
+        for step in &request.steps {
+            upsert
+                .execute(params![
+                    run_id,
+                    step.step_key,
+                    step.status,
+                    step.attempts,
+                    step.input,
+                    step.output,
+                    step.error,
+                    step.logs,
+                    step.started_ms,
+                    step.finished_ms,
+                    step.duration_ms,
+                    i64::from(step.cache_hit),
+                    step.idempotency_key,
+                ])
+                .map_err(db)?;
+        }
+    }
+    for op in &request.timers {
+        match op {
+            TimerOp::Set { timer_id, due_ms } => conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO timers (run_id, timer_id, due_ms) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(db)?
+                .execute(params![run_id, timer_id, due_ms]),
+            TimerOp::Clear { timer_id } => conn
+                .prepare_cached("DELETE FROM timers WHERE run_id = ?1 AND timer_id = ?2")
+                .map_err(db)?
+                .execute(params![run_id, timer_id]),
+        }
+        .map_err(db)?;
+    }
+    for id in &request.consume_signals {
+        // An id beyond i64 cannot exist, so there is nothing to delete.
+        if let Ok(id) = i64::try_from(*id) {
+            conn.prepare_cached("DELETE FROM signals WHERE id = ?1 AND run_id = ?2")
+                .map_err(db)?
+                .execute(params![id, run_id])
+                .map_err(db)?;
+        }
+    }
+    for (key, value, expires_ms) in &request.cache {
+        put_cache(conn, &request.workspace, key, value, *expires_ms)?;
+    }
+    Ok(CommitReceipt { last_seq })
+}
+
+fn put_cache(
+    conn: &Connection,
+    workspace: &str,
+    key: &str,
+    value: &[u8],
+    expires_ms: i64,
+) -> Result<(), Error> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO cache (workspace, key, value, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .map_err(db)?
+    .execute(params![workspace, key, value, expires_ms])
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) fn cache_put(conn: &Connection, workspace: &str, put: &CachePut) -> Result<(), Error> {
+    workspace_exists(conn, workspace)?;
+    put_cache(
+        conn,
+        workspace,
+        &put.key,
+        &encode(&put.value),
+        put.expires_ms,
+    )
+}
+
+pub(crate) fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<Lease>, Error> {
+    let expires = request.now_ms.saturating_add(request.lease_ms);
+    let mut stmt = conn
+        .prepare_cached(
+            "UPDATE runs SET lease_owner = ?1, lease_epoch = lease_epoch + 1, \
+             lease_expires_ms = ?2, \
+             status = CASE WHEN status = 'queued' THEN 'running' ELSE status END \
+             WHERE id IN ( \
+               SELECT id FROM runs r \
+               WHERE r.status IN ('queued', 'running', 'waiting') \
+                 AND (r.lease_owner IS NULL OR r.lease_expires_ms <= ?3) \
+                 AND (r.status != 'waiting' \
+                   OR EXISTS (SELECT 1 FROM timers t WHERE t.run_id = r.id AND t.due_ms <= ?3) \
+                   OR EXISTS (SELECT 1 FROM signals s WHERE s.run_id = r.id)) \
+               ORDER BY r.created_ms, r.id LIMIT ?4) \
+             RETURNING workspace, id, lease_epoch, lease_expires_ms, created_ms",
+        )
+        .map_err(db)?;
+    let mut rows = stmt
+        .query(params![
+            request.worker_id,
+            expires,
+            request.now_ms,
+            i64::from(request.limit)
+        ])
+        .map_err(db)?;
+    let mut leases = Vec::new();
+    while let Some(row) = rows.next().map_err(db)? {
+        let epoch: i64 = row.get(2).map_err(db)?;
+        let created_ms: i64 = row.get(4).map_err(db)?;
+        leases.push((
+            created_ms,
+            Lease {
+                workspace: row.get(0).map_err(db)?,
+                run_id: row.get(1).map_err(db)?,
+                epoch: u64::try_from(epoch)
+                    .map_err(|_| Error::Corrupt("negative epoch".to_owned()))?,
+                expires_ms: row.get(3).map_err(db)?,
+            },
+        ));
+    }
+    // RETURNING does not promise an order: hand the runs out oldest first.
+    leases.sort_by(|(a_ms, a), (b_ms, b)| (a_ms, &a.run_id).cmp(&(b_ms, &b.run_id)));
+    Ok(leases.into_iter().map(|(_, lease)| lease).collect())
+}
+
+fn check_holder(
+    state: &LeaseState,
+    run_id: &str,
+    worker_id: &str,
+    epoch: u64,
+) -> Result<(), Error> {
+    if state.epoch != epoch || state.owner.as_deref() != Some(worker_id) {
+        return Err(Error::StaleEpoch {
+            run_id: run_id.to_owned(),
+            given: epoch,
+            current: state.epoch,
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn renew(conn: &Connection, request: &RenewRequest) -> Result<Lease, Error> {
+    let state = lease_state(conn, &request.workspace, &request.run_id)?;
+    check_holder(&state, &request.run_id, &request.worker_id, request.epoch)?;
+    let expires_ms = request.now_ms.saturating_add(request.lease_ms);
+    conn.prepare_cached("UPDATE runs SET lease_expires_ms = ?2 WHERE id = ?1")
+        .map_err(db)?
+        .execute(params![request.run_id, expires_ms])
+        .map_err(db)?;
+    Ok(Lease {
+        workspace: request.workspace.clone(),
+        run_id: request.run_id.clone(),
+        epoch: request.epoch,
+        expires_ms,
+    })
+}
+
+pub(crate) fn release(
+    conn: &Connection,
+    workspace: &str,
+    run_id: &str,
+    worker_id: &str,
+    epoch: u64,
+) -> Result<(), Error> {
+    let state = lease_state(conn, workspace, run_id)?;
+    check_holder(&state, run_id, worker_id, epoch)?;
+    conn.prepare_cached(
+        "UPDATE runs SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1",
+    )
+    .map_err(db)?
+    .execute(params![run_id])
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) fn send_signal(
+    conn: &Connection,
+    workspace: &str,
+    run_id: &str,
+    name: &str,
+    payload: &serde_json::Value,
+    now_ms: i64,
+) -> Result<Signal, Error> {
+    check_id("signal name", name)?;
+    lease_state(conn, workspace, run_id)?;
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO signals (run_id, name, payload, sent_ms) VALUES (?1, ?2, ?3, ?4) \
+             RETURNING id, run_id, name, payload, sent_ms",
+        )
+        .map_err(db)?;
+    let mut rows = stmt
+        .query(params![run_id, name, encode_json(payload)?, now_ms])
+        .map_err(db)?;
+    match rows.next().map_err(db)? {
+        Some(row) => read::signal_from_row(row),
+        None => Err(Error::Backend("signal insert returned no row".into())),
+    }
+}
