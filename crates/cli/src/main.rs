@@ -1,17 +1,23 @@
 //! The `aion` binary: parses the command line and hands each subcommand to its module.
 //!
 //! Data goes to stdout, everything else (progress, errors) to stderr. Exit codes are part of the
-//! contract: 0 success, 1 the input is invalid, 2 usage or I/O error.
+//! contract: 0 success, 1 the input is invalid (`check`) or the run failed (`run`), 2 usage,
+//! I/O error, or (for `run`) an invalid document or input.
 #![expect(clippy::print_stdout, clippy::print_stderr, reason = "this is the CLI")]
 
 mod check;
 mod nodes;
 mod render;
+mod run;
+mod runs;
+mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::store::StoreArgs;
 
 /// Aion: self-hosted AI workflow automation.
 #[derive(Debug, Parser)]
@@ -19,7 +25,7 @@ use clap::{Parser, Subcommand, ValueEnum};
     name = "aion",
     version,
     about = "Aion: self-hosted AI workflow automation. Check flow documents, print their plans, \
-             the document schema and the node catalog.",
+             the document schema and the node catalog; run flows durably and inspect their runs.",
     propagate_version = true
 )]
 struct Cli {
@@ -58,6 +64,91 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Run a flow in this process, durably, and print its output as JSON.
+    ///
+    /// Step progress goes to stderr. Exits 0 when the run succeeds, 1 when it fails, 2 when the
+    /// document or the input is invalid.
+    Run {
+        /// The flow document.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The run input, a JSON object.
+        #[arg(long, value_name = "JSON", conflicts_with = "input_file")]
+        input: Option<String>,
+        /// A file holding the run input.
+        #[arg(long, value_name = "FILE")]
+        input_file: Option<PathBuf>,
+        /// Only store and queue the run for `aion worker`, and print its id.
+        #[arg(long)]
+        detach: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List, inspect, retry and signal runs.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
+    /// Execute runs from the data directory until Ctrl-C or SIGTERM.
+    ///
+    /// Claims runnable runs (new ones, due timers, received signals, runs left by a crashed
+    /// worker), resumes them from their journal and drives them to the end. Shutting down lets
+    /// in-flight steps finish; anything else resumes at the next start.
+    Worker {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// How long a run's lease lasts (milliseconds); a crashed worker's runs are taken over
+        /// after it expires.
+        #[arg(long, value_name = "MS", default_value_t = 30_000, hide = true)]
+        lease_ms: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        /// Only runs of this flow.
+        #[arg(long, value_name = "ID")]
+        flow: Option<String>,
+        /// Only runs with this status (queued, running, waiting, succeeded, failed, cancelled).
+        #[arg(long, value_name = "S")]
+        status: Option<String>,
+        /// At most this many runs.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Show a run and its step table.
+    Show {
+        /// The run id.
+        run_id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Start a new run that reuses the results of a run's steps upstream of STEP.
+    Retry {
+        /// The run to retry.
+        run_id: String,
+        /// The first step to execute again (with everything downstream of it).
+        #[arg(long, value_name = "STEP")]
+        from: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Send a signal to a run (a `core.signal` step waits for it).
+    Signal {
+        /// The run id.
+        run_id: String,
+        /// The signal name.
+        name: String,
+        /// The signal's JSON payload.
+        #[arg(long, value_name = "JSON")]
+        payload: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 /// How results are printed.
@@ -76,6 +167,42 @@ fn main() -> ExitCode {
         Command::Plan { file } => check::plan(&file),
         Command::Schema => print_json(&aion_dsl::model::json_schema()),
         Command::Nodes { node_type, format } => nodes::show(node_type.as_deref(), format),
+        Command::Run {
+            file,
+            input,
+            input_file,
+            detach,
+            store,
+        } => run::run(
+            &file,
+            &run::InputArgs {
+                input: input.as_deref(),
+                input_file: input_file.as_deref(),
+                detach,
+            },
+            &store,
+        ),
+        Command::Worker { store, lease_ms } => run::worker(&store, lease_ms),
+        Command::Runs { command } => match command {
+            RunsCommand::List {
+                flow,
+                status,
+                limit,
+                store,
+            } => runs::list(&store, flow, status.as_deref(), limit),
+            RunsCommand::Show { run_id, store } => runs::show(&store, &run_id),
+            RunsCommand::Retry {
+                run_id,
+                from,
+                store,
+            } => runs::retry(&store, &run_id, &from),
+            RunsCommand::Signal {
+                run_id,
+                name,
+                payload,
+                store,
+            } => runs::signal(&store, &run_id, &name, payload.as_deref()),
+        },
     };
     match result {
         Ok(code) => code,

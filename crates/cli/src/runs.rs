@@ -1,0 +1,200 @@
+//! `aion runs list|show|retry|signal`: the run history of the data dir.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use aion_store::{DEFAULT_WORKSPACE, RunFilter, RunStatus};
+use anyhow::Context as _;
+use serde_json::Value;
+
+use crate::run::{finish, worker_id};
+use crate::store::{self, StoreArgs};
+
+/// `aion runs list`.
+pub(crate) fn list(
+    args: &StoreArgs,
+    flow: Option<String>,
+    status: Option<&str>,
+    limit: u32,
+) -> anyhow::Result<ExitCode> {
+    let statuses = match status {
+        Some(s) => vec![s.parse::<RunStatus>().map_err(|_| {
+            anyhow::anyhow!(
+                "unknown status `{s}` (queued, running, waiting, succeeded, failed, cancelled)"
+            )
+        })?],
+        None => Vec::new(),
+    };
+    store::tokio()?.block_on(async {
+        let store = args.open().await?;
+        let mut out = String::new();
+        let filter = RunFilter {
+            flow_id: flow,
+            statuses,
+            ..RunFilter::default()
+        };
+        let page = store
+            .list_runs(DEFAULT_WORKSPACE, &filter, None, limit)
+            .await?;
+        let _ = writeln!(
+            out,
+            "{:<36}  {:<20}  {:>3}  {:<9}  {:>9}  RETRY OF",
+            "RUN", "FLOW", "V", "STATUS", "DURATION"
+        );
+        for run in page.runs {
+            let duration = match (run.started_ms, run.finished_ms) {
+                (Some(s), Some(f)) => format!("{} ms", f - s),
+                _ => "-".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "{:<36}  {:<20}  {:>3}  {:<9}  {:>9}  {}",
+                run.id,
+                run.flow_id,
+                run.flow_version,
+                run.status.as_str(),
+                duration,
+                run.retry_of.as_deref().unwrap_or("-")
+            );
+        }
+        emit(&out);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Writes to stdout, ignoring a closed pipe (`aion runs list | head`).
+pub(crate) fn emit(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// `aion runs show RUN_ID`.
+pub(crate) fn show(args: &StoreArgs, run_id: &str) -> anyhow::Result<ExitCode> {
+    store::tokio()?.block_on(async {
+        let store = args.open().await?;
+        let mut out = String::new();
+        let Some(run) = store.get_run(DEFAULT_WORKSPACE, run_id).await? else {
+            eprintln!("error: run {run_id} not found");
+            return Ok(ExitCode::from(2));
+        };
+        let _ = writeln!(out, "run:      {}", run.id);
+        let _ = writeln!(out, "flow:     {} v{}", run.flow_id, run.flow_version);
+        let _ = writeln!(out, "status:   {}", run.status);
+        if let Some(of) = &run.retry_of {
+            let _ = writeln!(out, "retry of: {of}");
+        }
+        if let Some(parent) = &run.parent_run_id {
+            let _ = writeln!(out, "parent:   {parent}");
+        }
+        if let (Some(s), Some(f)) = (run.started_ms, run.finished_ms) {
+            let _ = writeln!(out, "duration: {} ms", f - s);
+        }
+        let _ = writeln!(out, "input:    {}", compact(&run.input));
+        if let Some(output) = &run.output {
+            let _ = writeln!(out, "output:   {}", compact(output));
+        }
+        if let Some(error) = &run.error {
+            let _ = writeln!(out, "error:    {}", compact(error));
+        }
+        let steps = store.list_steps(DEFAULT_WORKSPACE, run_id).await?;
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<28}  {:<9}  {:>8}  {:>9}  {:<5}  LOGS",
+            "STEP", "STATUS", "ATTEMPTS", "DURATION", "CACHE"
+        );
+        for step in steps {
+            let duration = step
+                .duration_ms
+                .map_or_else(|| "-".to_owned(), |d| format!("{d} ms"));
+            let _ = writeln!(
+                out,
+                "{:<28}  {:<9}  {:>8}  {:>9}  {:<5}  {}",
+                step.step_key,
+                step.status.as_str(),
+                step.attempts,
+                duration,
+                if step.cache_hit { "hit" } else { "-" },
+                step.logs.len()
+            );
+        }
+        emit(&out);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn compact(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// `aion runs retry RUN_ID --from STEP`.
+pub(crate) fn retry(args: &StoreArgs, run_id: &str, from: &str) -> anyhow::Result<ExitCode> {
+    store::tokio()?.block_on(async {
+        let rt = store::runtime(args.open().await?, worker_id("retry"), 30_000);
+        let new_id = new_run_id(rt.now_ms());
+        let plan = match rt
+            .plan_retry(DEFAULT_WORKSPACE, run_id, from, &new_id)
+            .await
+        {
+            Ok(plan) => plan,
+            Err(aion_worker::Error::Invalid(message)) => {
+                eprintln!("error: {message}");
+                return Ok(ExitCode::from(2));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        rt.store()
+            .create_run(plan.run)
+            .await
+            .context("cannot create the retry run")?;
+        eprintln!("run {new_id} retries {run_id} from `{from}`");
+        if !plan.reused.is_empty() {
+            eprintln!("reusing: {}", plan.reused.join(", "));
+        }
+        finish(&rt, &new_id, Some(plan.seed)).await
+    })
+}
+
+/// A UUID v7 for a run created at `now_ms`.
+fn new_run_id(now_ms: i64) -> String {
+    let secs = u64::try_from(now_ms / 1000).unwrap_or(0);
+    let nanos = u32::try_from((now_ms % 1000) * 1_000_000).unwrap_or(0);
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, nanos)).to_string()
+}
+
+/// `aion runs signal RUN_ID NAME`.
+pub(crate) fn signal(
+    args: &StoreArgs,
+    run_id: &str,
+    name: &str,
+    payload: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let payload = match payload {
+        Some(text) => match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => {
+                eprintln!("error: the payload is not valid JSON: {error}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => Value::Null,
+    };
+    store::tokio()?.block_on(async {
+        let store = args.open().await?;
+        let now = aion_worker::Clock::now_ms(&aion_worker::SystemClock);
+        match store
+            .send_signal(DEFAULT_WORKSPACE, run_id, name, payload, now)
+            .await
+        {
+            Ok(signal) => {
+                eprintln!("signal `{name}` sent to run {run_id} (#{})", signal.id);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) if error.kind() == aion_store::ErrorKind::NotFound => {
+                eprintln!("error: {error}");
+                Ok(ExitCode::from(2))
+            }
+            Err(error) => Err(error.into()),
+        }
+    })
+}

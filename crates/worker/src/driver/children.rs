@@ -1,0 +1,110 @@
+//! Actions that create other runs: `core.subflow` child runs (created, then driven by whoever
+//! claims them; the parent polls for their end) and the `on_error` flow of a failed run.
+
+use std::sync::Arc;
+
+use aion_engine::{Action, Event, StepError};
+use aion_store::{NewRun, RunStatus};
+use serde_json::Value;
+
+use super::{Driver, Extras};
+use crate::Error;
+
+impl Driver {
+    pub(super) async fn start_child(
+        &mut self,
+        id: String,
+        flow: String,
+        version: Option<u64>,
+        input: Value,
+    ) -> Result<(), Error> {
+        let version = version.and_then(|v| u32::try_from(v).ok());
+        let Some(found) = self
+            .rt
+            .store
+            .get_flow(&self.workspace, &flow, version)
+            .await?
+        else {
+            let error =
+                StepError::permanent("flow_not_found", format!("flow `{flow}` is not stored"));
+            let key = self.state.pending().into_iter().find_map(|a| match a {
+                Action::StartChildRun {
+                    key, child_run_id, ..
+                } if child_run_id == id => Some(key),
+                _ => None,
+            });
+            if let Some(key) = key {
+                let event = Event::ChildRunFinished {
+                    key,
+                    result: Err(error),
+                    at_ms: self.rt.now_ms(),
+                };
+                Box::pin(self.event(event, Extras::default())).await?;
+            }
+            return Ok(());
+        };
+        let created = self
+            .rt
+            .store
+            .create_run(NewRun {
+                id: Some(id.clone()),
+                workspace: self.workspace.clone(),
+                flow_id: found.flow_id,
+                flow_version: found.version,
+                plan_hash: found.plan_hash,
+                input,
+                trigger: Value::Null,
+                trace_id: None,
+                parent_run_id: Some(self.run_id.clone()),
+                retry_of: None,
+                status: RunStatus::Queued,
+                created_ms: self.rt.now_ms(),
+            })
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e) if e.kind() == aion_store::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+        let rt = Arc::clone(&self.rt);
+        let ws = self.workspace.clone();
+        tokio::spawn(async move {
+            if let Ok(Some(lease)) = rt.claim_run(&ws, &id).await {
+                let _ = rt.drive(lease, None).await;
+            }
+        });
+        Ok(())
+    }
+
+    pub(super) async fn start_flow(&mut self, flow: String, input: Value) -> Result<(), Error> {
+        let Some(found) = self.rt.store.get_flow(&self.workspace, &flow, None).await? else {
+            self.warn(format!(
+                "the on_error flow `{flow}` does not exist; not started"
+            ));
+            return Ok(());
+        };
+        let run = self
+            .rt
+            .store
+            .create_run(NewRun {
+                id: None,
+                workspace: self.workspace.clone(),
+                flow_id: found.flow_id,
+                flow_version: found.version,
+                plan_hash: found.plan_hash,
+                input,
+                trigger: Value::Null,
+                trace_id: None,
+                parent_run_id: Some(self.run_id.clone()),
+                retry_of: None,
+                status: RunStatus::Queued,
+                created_ms: self.rt.now_ms(),
+            })
+            .await?;
+        self.warn(format!(
+            "started the on_error flow `{flow}` as run {}",
+            run.id
+        ));
+        Ok(())
+    }
+}

@@ -1,0 +1,693 @@
+//! Driving one run while holding its lease: replay, perform actions, commit every event with
+//! what it changed before acting on it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aion_engine::{
+    Action, Event, RunState, RunStatus as EngineStatus, StepError, StepKey, StepStatus, TimerId,
+};
+use aion_store::{
+    CachePut, CommitRequest, Lease, RenewRequest, Run, RunStatus, RunUpdate, TimerOp,
+};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::invoke::{self, Attempt, Done, Logs};
+use crate::journal::{self, history};
+use crate::{Error, Progress, Runtime};
+
+mod children;
+
+/// The first journal events of a run and the log lines of the steps they already finished
+/// (a retry reuses both from the run it retries).
+#[derive(Debug, Clone, Default)]
+pub struct Seed {
+    /// Events, starting with `RunStarted`.
+    pub events: Vec<Event>,
+    /// Log lines by step display key.
+    pub logs: BTreeMap<String, Vec<aion_store::LogLine>>,
+}
+
+/// How driving a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The run is over; this is its final row.
+    Finished(Box<Run>),
+    /// The worker stopped (shutdown or lost lease) and the run can resume elsewhere.
+    Released,
+}
+
+/// A finished attempt, sent back to the driver.
+struct Completion {
+    key: StepKey,
+    attempt: u32,
+    done: Done,
+    logs: Vec<aion_store::LogLine>,
+}
+
+/// What the history knows of a step, to upsert only rows that changed.
+type Snapshot = (StepStatus, u32, Option<i64>, u64);
+
+struct Driver {
+    rt: Arc<Runtime>,
+    workspace: String,
+    run_id: String,
+    epoch: u64,
+    state: RunState,
+    last_seq: u64,
+    row_status: RunStatus,
+    committed: BTreeMap<StepKey, Snapshot>,
+    logs: BTreeMap<StepKey, Vec<aion_store::LogLine>>,
+    in_flight: BTreeMap<StepKey, (u32, tokio::task::AbortHandle)>,
+    timers: BTreeMap<TimerId, i64>,
+    queue: VecDeque<Action>,
+    tx: mpsc::UnboundedSender<Completion>,
+    renewed_ms: i64,
+}
+
+/// Extra writes that go with one event's commit.
+#[derive(Default)]
+struct Extras {
+    timers: Vec<TimerOp>,
+    consume_signals: Vec<u64>,
+    cache: Vec<CachePut>,
+    logs: Option<(StepKey, Vec<aion_store::LogLine>)>,
+}
+
+impl Runtime {
+    /// Drives the run of `lease` until it ends, the lease is lost or the runtime shuts down.
+    /// When the run's journal is empty, `seed` (or a `RunStarted` made from the run row) starts
+    /// it; otherwise its journal is replayed and the pending actions resumed.
+    pub fn drive(
+        self: &Arc<Self>,
+        lease: Lease,
+        seed: Option<Seed>,
+    ) -> aion_store::BoxFuture<'static, Result<Outcome, Error>> {
+        let rt = Arc::clone(self);
+        Box::pin(async move { rt.drive_inner(lease, seed).await })
+    }
+
+    async fn drive_inner(
+        self: &Arc<Self>,
+        lease: Lease,
+        seed: Option<Seed>,
+    ) -> Result<Outcome, Error> {
+        let ws = lease.workspace.clone();
+        let run = self
+            .store
+            .get_run(&ws, &lease.run_id)
+            .await?
+            .ok_or_else(|| Error::Invalid(format!("run `{}` not found", lease.run_id)))?;
+        if run.status.is_terminal() {
+            self.release(&lease).await;
+            return Ok(Outcome::Finished(Box::new(run)));
+        }
+        let flow = self
+            .store
+            .get_flow(&ws, &run.flow_id, Some(run.flow_version))
+            .await?
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "flow `{}` version {} not found",
+                    run.flow_id, run.flow_version
+                ))
+            })?;
+        let plan = self.compiled(&flow.plan, &flow.plan_hash)?;
+        let records = self.store.read_journal(&ws, &run.id).await?;
+        let events = journal::decode(&records)?;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut driver = Driver {
+            rt: Arc::clone(self),
+            workspace: ws,
+            run_id: run.id.clone(),
+            epoch: lease.epoch,
+            state: RunState::new(plan, Arc::clone(&self.engine)),
+            last_seq: records.last().map_or(0, |r| r.seq),
+            row_status: run.status,
+            committed: BTreeMap::new(),
+            logs: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            queue: VecDeque::new(),
+            tx,
+            renewed_ms: self.now_ms(),
+        };
+        if events.is_empty() {
+            let seed = seed.unwrap_or_else(|| Seed {
+                events: vec![started(&run, self.now_ms())],
+                logs: BTreeMap::new(),
+            });
+            driver.start(seed).await?;
+        } else {
+            for event in events {
+                driver.state.apply(event);
+            }
+            driver.snapshot_all();
+            driver.queue.extend(driver.state.pending());
+        }
+        let result = driver.run(&mut rx).await;
+        if !matches!(result, Ok(Outcome::Finished(_))) {
+            driver.abort_all();
+            self.release(&lease).await;
+        } else {
+            self.release(&lease).await;
+        }
+        result
+    }
+
+    async fn release(&self, lease: &Lease) {
+        let _ = self
+            .store
+            .release(
+                &lease.workspace,
+                &lease.run_id,
+                &self.config.worker_id,
+                lease.epoch,
+            )
+            .await;
+    }
+}
+
+/// The `RunStarted` event of a run row.
+pub(crate) fn started(run: &Run, at_ms: i64) -> Event {
+    Event::RunStarted {
+        run_id: run.id.clone(),
+        flow_id: run.flow_id.clone(),
+        flow_version: u64::from(run.flow_version),
+        input: run.input.clone(),
+        trigger: run.trigger.clone(),
+        vars: json!({}),
+        at_ms,
+        seed: seed_of(&run.id),
+    }
+}
+
+/// FNV-1a over the run id: a stable seed for the run's random source.
+fn seed_of(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Driver {
+    /// Applies the first events of a run and commits them together.
+    async fn start(&mut self, seed: Seed) -> Result<(), Error> {
+        let mut journal = Vec::with_capacity(seed.events.len());
+        for event in seed.events {
+            self.last_seq += 1;
+            journal.push(journal::encode(self.last_seq, &event)?);
+            self.state.apply(event);
+        }
+        let mut logs = seed.logs;
+        for (key, record) in self.state.steps() {
+            if let Some(lines) = logs.remove(&record.display) {
+                self.logs.insert(key.clone(), lines);
+            }
+        }
+        let pending = self.state.pending();
+        let timers = pending
+            .iter()
+            .filter_map(|a| match a {
+                Action::ScheduleTimer { timer, due_ms } => Some(TimerOp::Set {
+                    timer_id: timer.0.to_string(),
+                    due_ms: *due_ms,
+                }),
+                _ => None,
+            })
+            .collect();
+        let started = self.state.now_ms();
+        let mut update = self.run_update(&pending);
+        update.started_ms = Some(started);
+        let steps = self.changed_steps(None);
+        self.commit(
+            journal,
+            Some(update),
+            steps,
+            Extras {
+                timers,
+                ..Extras::default()
+            },
+        )
+        .await?;
+        self.queue.extend(pending);
+        Ok(())
+    }
+
+    fn snapshot_all(&mut self) {
+        for (key, record) in self.state.steps() {
+            self.committed.insert(
+                key.clone(),
+                (
+                    record.status,
+                    record.attempts,
+                    record.finished_at_ms,
+                    record.fencing,
+                ),
+            );
+        }
+    }
+
+    async fn run(
+        &mut self,
+        rx: &mut mpsc::UnboundedReceiver<Completion>,
+    ) -> Result<Outcome, Error> {
+        let mut shutdown = self.rt.shutdown.subscribe();
+        let poll = Duration::from_millis(self.rt.config.poll_ms.max(10));
+        loop {
+            while let Some(action) = self.queue.pop_front() {
+                self.perform(action).await?;
+            }
+            if self.state.status().is_finished() {
+                self.abort_all();
+                let run = self
+                    .rt
+                    .store
+                    .get_run(&self.workspace, &self.run_id)
+                    .await?
+                    .ok_or_else(|| Error::Invalid("the run disappeared".to_owned()))?;
+                return Ok(Outcome::Finished(Box::new(run)));
+            }
+            let stopping = self.rt.is_shutting_down();
+            if stopping && self.in_flight.is_empty() {
+                return Ok(Outcome::Released);
+            }
+            let now = self.rt.now_ms();
+            let next_timer = self.timers.values().min().copied();
+            let timer_wait = next_timer.map(|due| {
+                Duration::from_millis(u64::try_from(due.saturating_sub(now)).unwrap_or(0))
+            });
+            tokio::select! {
+                Some(done) = rx.recv() => self.completed(done).await?,
+                () = sleep_opt(timer_wait), if !stopping && timer_wait.is_some() => self.fire_timers().await?,
+                () = tokio::time::sleep(poll) => self.poll().await?,
+                _ = shutdown.changed(), if !stopping => {}
+            }
+            if !self.renew().await? {
+                return Ok(Outcome::Released);
+            }
+        }
+    }
+
+    async fn renew(&mut self) -> Result<bool, Error> {
+        let now = self.rt.now_ms();
+        if now.saturating_sub(self.renewed_ms) < self.rt.config.lease_ms / 3 {
+            return Ok(true);
+        }
+        let renewed = self
+            .rt
+            .store
+            .renew(RenewRequest {
+                workspace: self.workspace.clone(),
+                run_id: self.run_id.clone(),
+                worker_id: self.rt.config.worker_id.clone(),
+                epoch: self.epoch,
+                lease_ms: self.rt.config.lease_ms,
+                now_ms: now,
+            })
+            .await;
+        match renewed {
+            Ok(_) => {
+                self.renewed_ms = now;
+                Ok(true)
+            }
+            Err(error) if error.kind() == aion_store::ErrorKind::StaleEpoch => {
+                self.warn("lost the run's lease; another worker took it over".to_owned());
+                Ok(false)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    fn warn(&self, message: String) {
+        self.rt.observer.report(Progress::Warning {
+            run_id: self.run_id.clone(),
+            message,
+        });
+    }
+
+    fn abort_all(&mut self) {
+        for (_, (_, handle)) in std::mem::take(&mut self.in_flight) {
+            handle.abort();
+        }
+    }
+
+    /// Timers that are due, fired in due order.
+    async fn fire_timers(&mut self) -> Result<(), Error> {
+        let now = self.rt.now_ms();
+        let due: Vec<(TimerId, i64)> = self
+            .timers
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(t, at)| (*t, *at))
+            .collect();
+        for (timer, _) in due {
+            self.timers.remove(&timer);
+            let extras = Extras {
+                timers: vec![TimerOp::Clear {
+                    timer_id: timer.0.to_string(),
+                }],
+                ..Extras::default()
+            };
+            self.event(
+                Event::TimerFired {
+                    timer,
+                    at_ms: self.rt.now_ms(),
+                },
+                extras,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Looks for signals and finished child runs the run waits for.
+    async fn poll(&mut self) -> Result<(), Error> {
+        if self.rt.is_shutting_down() {
+            return Ok(());
+        }
+        let pending = self.state.pending();
+        let awaits_signal = pending
+            .iter()
+            .any(|a| matches!(a, Action::AwaitSignal { .. }));
+        if awaits_signal {
+            let signals = self
+                .rt
+                .store
+                .list_signals(&self.workspace, &self.run_id)
+                .await?;
+            for signal in signals {
+                let extras = Extras {
+                    consume_signals: vec![signal.id],
+                    ..Extras::default()
+                };
+                let event = Event::SignalReceived {
+                    name: signal.name,
+                    payload: signal.payload,
+                    at_ms: self.rt.now_ms(),
+                };
+                self.event(event, extras).await?;
+            }
+        }
+        for action in pending {
+            if let Action::StartChildRun {
+                key,
+                child_run_id,
+                wait: true,
+                ..
+            } = action
+            {
+                let Some(child) = self
+                    .rt
+                    .store
+                    .get_run(&self.workspace, &child_run_id)
+                    .await?
+                else {
+                    continue;
+                };
+                if !child.status.is_terminal() {
+                    continue;
+                }
+                let result = match child.status {
+                    RunStatus::Succeeded => Ok(child.output.unwrap_or(Value::Null)),
+                    status => Err(StepError {
+                        kind: "child_run_failed".to_owned(),
+                        message: format!("child run `{}` {status}", child.id),
+                        retryable: false,
+                        details: child.error,
+                    }),
+                };
+                let event = Event::ChildRunFinished {
+                    key,
+                    result,
+                    at_ms: self.rt.now_ms(),
+                };
+                self.event(event, Extras::default()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn completed(&mut self, done: Completion) -> Result<(), Error> {
+        match self.in_flight.get(&done.key) {
+            Some((attempt, _)) if *attempt == done.attempt => {
+                self.in_flight.remove(&done.key);
+            }
+            _ => return Ok(()),
+        }
+        let at_ms = self.rt.now_ms();
+        let event = match done.done.result {
+            Ok((output, port)) => Event::StepSucceeded {
+                key: done.key.clone(),
+                attempt: done.attempt,
+                output,
+                port,
+                cache_hit: done.done.cache_hit,
+                at_ms,
+            },
+            Err(error) => Event::StepFailed {
+                key: done.key.clone(),
+                attempt: done.attempt,
+                error,
+                at_ms,
+            },
+        };
+        let extras = Extras {
+            cache: done.done.cache_put.into_iter().collect(),
+            logs: Some((done.key, done.logs)),
+            ..Extras::default()
+        };
+        self.event(event, extras).await
+    }
+
+    /// Carries out one action.
+    async fn perform(&mut self, action: Action) -> Result<(), Error> {
+        match action {
+            Action::InvokeStep {
+                key,
+                attempt,
+                node_type,
+                config,
+                idempotency_key,
+                timeout_ms,
+                cache,
+                ..
+            } => {
+                if self.rt.is_shutting_down() || self.in_flight.contains_key(&key) {
+                    return Ok(());
+                }
+                let display = self.state.plan().display(&key);
+                let step_id = self
+                    .state
+                    .plan()
+                    .step(&key)
+                    .map(|s| s.id.clone())
+                    .unwrap_or_default();
+                let event = Event::StepStarted {
+                    key: key.clone(),
+                    attempt,
+                    fencing: self.epoch,
+                    at_ms: self.rt.now_ms(),
+                };
+                self.event(event, Extras::default()).await?;
+                self.rt.observer.report(Progress::StepStarted {
+                    run_id: self.run_id.clone(),
+                    step: display,
+                    attempt,
+                });
+                let spec = Attempt {
+                    workspace: self.workspace.clone(),
+                    run_id: self.run_id.clone(),
+                    step_id,
+                    attempt,
+                    node_type,
+                    config,
+                    idempotency_key,
+                    timeout_ms,
+                    cache,
+                };
+                let rt = Arc::clone(&self.rt);
+                let tx = self.tx.clone();
+                let logs = Logs::new(Arc::clone(&rt.clock));
+                let task_key = key.clone();
+                let handle = tokio::spawn(async move {
+                    let done = invoke::run(rt, spec, Arc::clone(&logs)).await;
+                    let _ = tx.send(Completion {
+                        key: task_key,
+                        attempt,
+                        done,
+                        logs: logs.take(),
+                    });
+                });
+                self.in_flight.insert(key, (attempt, handle.abort_handle()));
+            }
+            Action::ScheduleTimer { timer, due_ms } => {
+                self.timers.insert(timer, due_ms);
+            }
+            Action::AwaitSignal { .. } | Action::CompleteRun { .. } | Action::FailRun { .. } => {}
+            Action::CancelRun { .. } => self.abort_all(),
+            Action::StartChildRun {
+                child_run_id,
+                flow,
+                version,
+                input,
+                ..
+            } => {
+                self.start_child(child_run_id, flow, version, input).await?;
+            }
+            Action::StartFlow { flow, input } => self.start_flow(flow, input).await?,
+        }
+        Ok(())
+    }
+
+    /// Applies an event, commits it with everything it changed, and queues its actions.
+    async fn event(&mut self, event: Event, mut extras: Extras) -> Result<(), Error> {
+        self.last_seq += 1;
+        let record = journal::encode(self.last_seq, &event)?;
+        let actions = self.state.apply(event);
+        for action in &actions {
+            if let Action::ScheduleTimer { timer, due_ms } = action {
+                extras.timers.push(TimerOp::Set {
+                    timer_id: timer.0.to_string(),
+                    due_ms: *due_ms,
+                });
+            }
+        }
+        if let Some((key, lines)) = extras.logs.take() {
+            self.logs.entry(key).or_default().extend(lines);
+        }
+        let steps = self.changed_steps(Some(&actions));
+        let update = self.run_update(&actions);
+        self.commit(vec![record], Some(update), steps, extras)
+            .await?;
+        self.queue.extend(actions);
+        Ok(())
+    }
+
+    /// The run row after the last event.
+    fn run_update(&mut self, actions: &[Action]) -> RunUpdate {
+        let mut update = RunUpdate::default();
+        let status = match self.state.status() {
+            EngineStatus::Succeeded => RunStatus::Succeeded,
+            EngineStatus::Failed => RunStatus::Failed,
+            EngineStatus::Cancelled => RunStatus::Cancelled,
+            EngineStatus::Pending | EngineStatus::Running => {
+                let busy = !self.in_flight.is_empty()
+                    || actions
+                        .iter()
+                        .any(|a| matches!(a, Action::InvokeStep { .. }))
+                    || self
+                        .state
+                        .steps()
+                        .values()
+                        .any(|r| r.status == StepStatus::Running);
+                if busy {
+                    RunStatus::Running
+                } else {
+                    RunStatus::Waiting
+                }
+            }
+        };
+        if status.is_terminal() {
+            update.finished_ms = Some(self.state.now_ms());
+            update.output = self.state.output().cloned();
+            update.error = self.state.error().map(|(error, step)| {
+                json!({ "kind": error.kind, "message": error.message, "step": step, "details": error.details })
+            });
+        }
+        if status != self.row_status || status.is_terminal() {
+            update.status = Some(status);
+            self.row_status = status;
+        }
+        update
+    }
+
+    /// History rows of the steps whose state changed since the last commit.
+    fn changed_steps(&mut self, _actions: Option<&[Action]>) -> Vec<aion_store::StepRecord> {
+        let mut out = Vec::new();
+        for (key, record) in self.state.steps() {
+            let snap = (
+                record.status,
+                record.attempts,
+                record.finished_at_ms,
+                record.fencing,
+            );
+            if self.committed.get(key) == Some(&snap) {
+                continue;
+            }
+            let before = self.committed.insert(key.clone(), snap).map(|s| s.0);
+            let logs = self.logs.get(key).cloned().unwrap_or_default();
+            out.push(history(record, logs));
+            if before != Some(record.status)
+                && record.status != StepStatus::Running
+                && record.status != StepStatus::Looping
+            {
+                let status = match record.status {
+                    StepStatus::RetryWaiting => "retrying".to_owned(),
+                    other => journal::step_status(other).as_str().to_owned(),
+                };
+                let duration_ms = match (record.started_at_ms, record.finished_at_ms) {
+                    (Some(s), Some(f)) => Some(f - s),
+                    _ => None,
+                };
+                self.rt.observer.report(Progress::StepChanged {
+                    run_id: self.run_id.clone(),
+                    step: record.display.clone(),
+                    status,
+                    attempt: record.attempts,
+                    duration_ms,
+                    cache_hit: record.cache_hit,
+                    error: record
+                        .error
+                        .as_ref()
+                        .map(|e| format!("{}: {}", e.kind, e.message)),
+                });
+            }
+        }
+        for key in self.logs.keys().cloned().collect::<Vec<_>>() {
+            if self
+                .state
+                .steps()
+                .get(&key)
+                .is_some_and(|r| r.status.is_finished())
+            {
+                self.logs.remove(&key);
+            }
+        }
+        out
+    }
+
+    async fn commit(
+        &mut self,
+        journal: Vec<aion_store::JournalRecord>,
+        run_update: Option<RunUpdate>,
+        steps: Vec<aion_store::StepRecord>,
+        extras: Extras,
+    ) -> Result<(), Error> {
+        let receipt = self
+            .rt
+            .store
+            .commit(CommitRequest {
+                workspace: self.workspace.clone(),
+                run_id: self.run_id.clone(),
+                epoch: self.epoch,
+                journal,
+                run_update,
+                steps,
+                timers: extras.timers,
+                consume_signals: extras.consume_signals,
+                cache: extras.cache,
+            })
+            .await?;
+        self.last_seq = receipt.last_seq;
+        Ok(())
+    }
+}
+
+async fn sleep_opt(duration: Option<Duration>) {
+    match duration {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,268 @@
+//! `aion_worker`: executes runs durably.
+//!
+//! A [`Runtime`] holds what every run shares (the store, the node catalog, the expression
+//! engine, compiled plans, the clock). The worker that holds a run's lease drives it
+//! ([`Runtime::drive`]): it replays the run's journal with [`aion_engine::RunState::replay`],
+//! performs the engine's actions, and commits each event (with the step's history row, the run
+//! row, timers, consumed signals and cache fills) through [`aion_store::Store::commit`] with the
+//! lease epoch as fencing token, before acting on what the event caused. Steps run as tokio
+//! tasks, so parallel branches and loop items run concurrently, and so do runs.
+//!
+//! [`Runtime::run_worker`] is the long-running loop of `aion worker`: it claims runnable runs
+//! (new ones, waiting ones whose timer is due or that got a signal, and ones whose worker died),
+//! drives them, and on shutdown lets in-flight steps finish and gives the leases back.
+
+mod clock;
+mod driver;
+mod invoke;
+pub mod journal;
+mod runs;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aion_engine::CompiledPlan;
+use aion_node_sdk::Catalog;
+use aion_store::Store;
+use tokio::sync::watch;
+
+pub use clock::{Clock, SystemClock};
+pub use driver::{Outcome, Seed};
+pub use runs::{RetryPlan, StartRun, apply_input_defaults, retry_journal};
+
+/// What can go wrong while driving runs (step failures are not errors: they are recorded).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] aion_store::Error),
+    /// A stored plan cannot be executed.
+    #[error("the stored plan cannot be executed: {0}")]
+    Plan(String),
+    /// A journal record cannot be read or written.
+    #[error("journal: {0}")]
+    Journal(String),
+    /// Something the caller asked for does not exist or makes no sense.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Tunables of a worker.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The worker's id, recorded as lease owner.
+    pub worker_id: String,
+    /// How long a lease lasts; it is renewed every third of that.
+    pub lease_ms: i64,
+    /// How often waiting runs look for signals and child runs, and an idle worker claims.
+    pub poll_ms: u64,
+    /// Outputs larger than this (serialized JSON bytes) fail the step (`output_too_large`).
+    pub max_output_bytes: usize,
+    /// At most this many runs driven at once by [`Runtime::run_worker`].
+    pub max_runs: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            worker_id: "worker".to_owned(),
+            lease_ms: 30_000,
+            poll_ms: 200,
+            max_output_bytes: 1 << 20,
+            max_runs: 256,
+        }
+    }
+}
+
+/// A progress report, for live output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// A step attempt started.
+    StepStarted {
+        /// The run.
+        run_id: String,
+        /// The step's display key.
+        step: String,
+        /// The attempt.
+        attempt: u32,
+    },
+    /// A step reached a new state (finished, skipped, waiting for a retry).
+    StepChanged {
+        /// The run.
+        run_id: String,
+        /// The step's display key.
+        step: String,
+        /// `succeeded`, `failed`, `skipped`, `cancelled`, `retrying`, ...
+        status: String,
+        /// Attempts made.
+        attempt: u32,
+        /// Time since the step was scheduled, when known.
+        duration_ms: Option<i64>,
+        /// Whether the output came from the cache.
+        cache_hit: bool,
+        /// `kind: message` of the error, when it failed.
+        error: Option<String>,
+    },
+    /// Something worth a warning (an `on_error` flow that does not exist, a lost lease).
+    Warning {
+        /// The run.
+        run_id: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+/// Receives progress reports; the CLI prints them.
+pub trait Observer: Send + Sync + std::fmt::Debug {
+    /// One report.
+    fn report(&self, progress: Progress);
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Observer for Silent {
+    fn report(&self, _progress: Progress) {}
+}
+
+/// Everything the runs of one process share.
+#[derive(Debug)]
+pub struct Runtime {
+    store: Arc<dyn Store>,
+    catalog: Catalog,
+    engine: Arc<aion_expr::Engine>,
+    clock: Arc<dyn Clock>,
+    observer: Arc<dyn Observer>,
+    config: Config,
+    plans: Mutex<BTreeMap<String, Arc<CompiledPlan>>>,
+    shutdown: watch::Sender<bool>,
+}
+
+/// What a [`Runtime`] is built from.
+#[derive(Debug)]
+pub struct Parts {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The node catalog.
+    pub catalog: Catalog,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Where progress goes.
+    pub observer: Arc<dyn Observer>,
+    /// Tunables.
+    pub config: Config,
+}
+
+impl Runtime {
+    /// A runtime.
+    pub fn new(parts: Parts) -> Arc<Self> {
+        let (shutdown, _) = watch::channel(false);
+        Arc::new(Runtime {
+            store: parts.store,
+            catalog: parts.catalog,
+            engine: Arc::new(aion_expr::Engine::default()),
+            clock: parts.clock,
+            observer: parts.observer,
+            config: parts.config,
+            plans: Mutex::new(BTreeMap::new()),
+            shutdown,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The current time.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Asks every run driven by this runtime to stop gracefully: in-flight steps finish and are
+    /// committed, nothing new starts, leases are given back so the runs resume elsewhere.
+    pub fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Whether [`Runtime::shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// The plan of a flow version, compiled once per plan hash.
+    pub(crate) fn compiled(
+        &self,
+        plan: &serde_json::Value,
+        hash: &str,
+    ) -> Result<Arc<CompiledPlan>, Error> {
+        if let Ok(plans) = self.plans.lock()
+            && let Some(found) = plans.get(hash)
+        {
+            return Ok(Arc::clone(found));
+        }
+        let plan: aion_plan::Plan =
+            serde_json::from_value(plan.clone()).map_err(|e| Error::Plan(e.to_string()))?;
+        let compiled = Arc::new(
+            CompiledPlan::new(plan, &self.engine).map_err(|e| Error::Plan(e.to_string()))?,
+        );
+        if let Ok(mut plans) = self.plans.lock() {
+            plans.insert(hash.to_owned(), Arc::clone(&compiled));
+        }
+        Ok(compiled)
+    }
+
+    /// Runs the worker loop until [`Runtime::shutdown`]: claims runnable runs and drives each
+    /// in its own task, then waits for the runs in hand to stop.
+    pub async fn run_worker(self: &Arc<Self>) -> Result<(), Error> {
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut shutdown = self.shutdown.subscribe();
+        loop {
+            while tasks.try_join_next().is_some() {}
+            if self.is_shutting_down() {
+                break;
+            }
+            let free = self.config.max_runs.saturating_sub(tasks.len());
+            if free > 0 {
+                let leases = self
+                    .store
+                    .claim(aion_store::ClaimRequest {
+                        worker_id: self.config.worker_id.clone(),
+                        limit: u32::try_from(free).unwrap_or(u32::MAX),
+                        lease_ms: self.config.lease_ms,
+                        now_ms: self.now_ms(),
+                    })
+                    .await?;
+                let claimed = !leases.is_empty();
+                for lease in leases {
+                    let rt = Arc::clone(self);
+                    tasks.spawn(async move {
+                        let run_id = lease.run_id.clone();
+                        if let Err(error) = rt.drive(lease, None).await {
+                            rt.observer.report(Progress::Warning {
+                                run_id,
+                                message: format!("run stopped: {error}"),
+                            });
+                        }
+                    });
+                }
+                if claimed {
+                    continue;
+                }
+            }
+            let mut wait_ms = self.config.poll_ms;
+            if let Some(due) = self.store.next_timer_due().await? {
+                let until = u64::try_from(due.saturating_sub(self.now_ms())).unwrap_or(0);
+                wait_ms = wait_ms.min(until.max(1));
+            }
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(wait_ms)) => {}
+                _ = shutdown.changed() => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(())
+    }
+}
