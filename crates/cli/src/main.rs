@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::store::StoreArgs;
+use crate::store::{NetArgs, StoreArgs};
 
 /// Aion: self-hosted AI workflow automation.
 #[derive(Debug, Parser)]
@@ -83,6 +83,8 @@ enum Command {
         detach: bool,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        net: NetArgs,
     },
     /// List, inspect, retry and signal runs.
     Runs {
@@ -101,6 +103,15 @@ enum Command {
         /// after it expires.
         #[arg(long, value_name = "MS", default_value_t = 30_000, hide = true)]
         lease_ms: i64,
+        /// At most this many runs driven at once.
+        #[arg(long, value_name = "N", hide = true)]
+        max_runs: Option<usize>,
+        #[command(flatten)]
+        net: NetArgs,
+        /// Fault points to arm, `point=abort|error[@n];...` (crash tests only).
+        #[cfg(feature = "failpoints")]
+        #[arg(long, env = "AION_FAILPOINTS", value_name = "SPEC", hide = true)]
+        failpoints: Option<String>,
     },
 }
 
@@ -173,6 +184,7 @@ fn main() -> ExitCode {
             input_file,
             detach,
             store,
+            net,
         } => run::run(
             &file,
             &run::InputArgs {
@@ -181,8 +193,25 @@ fn main() -> ExitCode {
                 detach,
             },
             &store,
+            &net,
         ),
-        Command::Worker { store, lease_ms } => run::worker(&store, lease_ms),
+        Command::Worker {
+            store,
+            lease_ms,
+            max_runs,
+            net,
+            #[cfg(feature = "failpoints")]
+            failpoints,
+        } => {
+            #[cfg(feature = "failpoints")]
+            if let Some(spec) = failpoints
+                && let Err(error) = aion_worker::failpoints::configure(&spec)
+            {
+                eprintln!("error: --failpoints: {error}");
+                return ExitCode::from(2);
+            }
+            run::worker(&store, &net, lease_ms, max_runs)
+        }
         Command::Runs { command } => match command {
             RunsCommand::List {
                 flow,

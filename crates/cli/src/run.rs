@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use crate::render;
-use crate::store::{self, StoreArgs};
+use crate::store::{self, NetArgs, StoreArgs, Tuning};
 
 /// Leases taken by `aion run` and `aion runs retry`.
 const CLI_LEASE_MS: i64 = 30_000;
@@ -27,7 +27,12 @@ pub(crate) struct InputArgs<'a> {
 }
 
 /// `aion run FILE`.
-pub(crate) fn run(file: &Path, opts: &InputArgs<'_>, args: &StoreArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(
+    file: &Path,
+    opts: &InputArgs<'_>,
+    args: &StoreArgs,
+    net: &NetArgs,
+) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let format = SourceFormat::from_path(file);
     let output = Compiler::new(aion_nodes::catalog()).compile(&bytes, format);
@@ -61,7 +66,15 @@ pub(crate) fn run(file: &Path, opts: &InputArgs<'_>, args: &StoreArgs) -> anyhow
         SourceFormat::Yaml => FlowFormat::Yaml,
     };
     store::tokio()?.block_on(async {
-        let rt = store::runtime(args.open().await?, worker_id("run"), CLI_LEASE_MS);
+        let rt = store::runtime(
+            args.open().await?,
+            net.catalog()?,
+            Tuning {
+                worker_id: worker_id("run"),
+                lease_ms: CLI_LEASE_MS,
+                max_runs: None,
+            },
+        );
         let run = rt
             .create_run(StartRun {
                 workspace: DEFAULT_WORKSPACE.to_owned(),
@@ -181,9 +194,22 @@ pub(crate) fn worker_id(role: &str) -> String {
 }
 
 /// `aion worker`.
-pub(crate) fn worker(args: &StoreArgs, lease_ms: i64) -> anyhow::Result<ExitCode> {
+pub(crate) fn worker(
+    args: &StoreArgs,
+    net: &NetArgs,
+    lease_ms: i64,
+    max_runs: Option<usize>,
+) -> anyhow::Result<ExitCode> {
     store::tokio()?.block_on(async {
-        let rt = store::runtime(args.open().await?, worker_id("worker"), lease_ms);
+        let rt = store::runtime(
+            args.open().await?,
+            net.catalog()?,
+            Tuning {
+                worker_id: worker_id("worker"),
+                lease_ms,
+                max_runs,
+            },
+        );
         eprintln!("worker started; Ctrl-C or SIGTERM stops it gracefully");
         let stopper = Arc::clone(&rt);
         tokio::spawn(async move {

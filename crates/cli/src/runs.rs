@@ -130,7 +130,15 @@ fn compact(value: &Value) -> String {
 /// `aion runs retry RUN_ID --from STEP`.
 pub(crate) fn retry(args: &StoreArgs, run_id: &str, from: &str) -> anyhow::Result<ExitCode> {
     store::tokio()?.block_on(async {
-        let rt = store::runtime(args.open().await?, worker_id("retry"), 30_000);
+        let rt = store::runtime(
+            args.open().await?,
+            aion_nodes::catalog(),
+            store::Tuning {
+                worker_id: worker_id("retry"),
+                lease_ms: 30_000,
+                max_runs: None,
+            },
+        );
         let new_id = new_run_id(rt.now_ms());
         let plan = match rt
             .plan_retry(DEFAULT_WORKSPACE, run_id, from, &new_id)

@@ -82,17 +82,57 @@ impl StoreArgs {
     }
 }
 
+/// How the commands that execute steps reach the network.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct NetArgs {
+    /// Let `http.request` reach loopback addresses (127.0.0.0/8, ::1), which are refused by
+    /// default. For tests and single-user installs only: it lets flows call local services.
+    #[arg(long)]
+    allow_loopback: bool,
+}
+
+impl NetArgs {
+    /// The node catalog, with `http.request` under the operator's address policy.
+    pub(crate) fn catalog(&self) -> anyhow::Result<aion_node_sdk::Catalog> {
+        if !self.allow_loopback {
+            return Ok(aion_nodes::catalog());
+        }
+        let http = aion_http::HttpClient::new(aion_http::Policy::allowing_loopback())
+            .context("cannot build the HTTP client")?;
+        Ok(aion_nodes::catalog_with(aion_nodes::NodeServices {
+            http: Arc::new(http),
+        }))
+    }
+}
+
+/// Worker tunables given on the command line.
+#[derive(Debug, Clone)]
+pub(crate) struct Tuning {
+    /// The worker id.
+    pub worker_id: String,
+    /// Lease duration in milliseconds.
+    pub lease_ms: i64,
+    /// At most this many runs at once (`None`: the default).
+    pub max_runs: Option<usize>,
+}
+
 /// Builds the runtime over an open store.
-pub(crate) fn runtime(store: Arc<dyn Store>, worker_id: String, lease_ms: i64) -> Arc<Runtime> {
+pub(crate) fn runtime(
+    store: Arc<dyn Store>,
+    catalog: aion_node_sdk::Catalog,
+    tuning: Tuning,
+) -> Arc<Runtime> {
+    let defaults = Config::default();
     Runtime::new(Parts {
         store,
-        catalog: aion_nodes::catalog(),
+        catalog,
         clock: Arc::new(SystemClock),
         observer: Arc::new(Stderr),
         config: Config {
-            worker_id,
-            lease_ms,
-            ..Config::default()
+            worker_id: tuning.worker_id,
+            lease_ms: tuning.lease_ms,
+            max_runs: tuning.max_runs.unwrap_or(defaults.max_runs).max(1),
+            ..defaults
         },
     })
 }

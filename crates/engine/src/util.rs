@@ -2,7 +2,6 @@
 //! conversions (the engine has no clock and no date library, and needs only UTC instants).
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// splitmix64: tiny, fast, and good enough to spread retry delays. Its whole state is one
 /// `u64` kept in the run state, so replaying a journal draws the same numbers.
@@ -31,39 +30,11 @@ impl Rng {
     }
 }
 
-/// Feeds serialized bytes straight into the digest.
-struct HashWriter(Sha256);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The default cache key: `sha256:<hex>` over the node type, its version and the canonical JSON
 /// of the resolved config. serde_json's map is sorted (the workspace does not enable
 /// `preserve_order`), so key order in the document cannot change the key.
 pub(crate) fn default_cache_key(node_type: &str, node_version: u32, config: &Value) -> String {
-    let mut hasher = HashWriter(Sha256::new());
-    hasher.0.update(node_type.as_bytes());
-    hasher.0.update([0]);
-    hasher.0.update(node_version.to_be_bytes());
-    hasher.0.update([0]);
-    // Writing into a digest cannot fail; an error would only leave a prefix hashed.
-    let _ = serde_json::to_writer(&mut hasher, config);
-    let digest = hasher.0.finalize();
-    let mut hex = String::with_capacity(7 + 64);
-    hex.push_str("sha256:");
-    for byte in digest {
-        hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
-        hex.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap_or('0'));
-    }
-    hex
+    aion_plan::content_hash(&[node_type.as_bytes(), &node_version.to_be_bytes()], config)
 }
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).

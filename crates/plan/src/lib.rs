@@ -242,18 +242,7 @@ impl Plan {
             output: &self.output,
             on_error: &self.on_error,
         };
-        let mut hasher = HashWriter(Sha256::new());
-        // Serializing plain data cannot fail (every map key is a string, and the writer is
-        // infallible); an error would only leave the digest of a prefix, never panic.
-        let _ = serde_json::to_writer(&mut hasher, &unhashed);
-        let digest = hasher.0.finalize();
-        let mut hex = String::with_capacity(7 + 64);
-        hex.push_str("sha256:");
-        for byte in digest {
-            hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
-            hex.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap_or('0'));
-        }
-        hex
+        content_hash(&[], &unhashed)
     }
 
     /// Sets [`Plan::hash`] from the content.
@@ -282,6 +271,28 @@ struct Unhashed<'a> {
     graph: &'a Graph,
     output: &'a Option<Template>,
     on_error: &'a Option<String>,
+}
+
+/// `sha256:<hex>` over `prefix` (raw byte strings, each followed by a zero byte) and the
+/// canonical JSON of `value`. serde_json's map is sorted (the workspace does not enable
+/// `preserve_order`), so key order cannot change it. Used for plan hashes and cache keys.
+pub fn content_hash<T: Serialize + ?Sized>(prefix: &[&[u8]], value: &T) -> String {
+    let mut hasher = HashWriter(Sha256::new());
+    for part in prefix {
+        hasher.0.update(part);
+        hasher.0.update([0]);
+    }
+    // Writing into a digest cannot fail (and every map key is a string); an error would only
+    // leave a prefix hashed, never panic.
+    let _ = serde_json::to_writer(&mut hasher, value);
+    let digest = hasher.0.finalize();
+    let mut hex = String::with_capacity(7 + 64);
+    hex.push_str("sha256:");
+    for byte in digest {
+        hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
+        hex.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap_or('0'));
+    }
+    hex
 }
 
 /// Feeds serialized bytes straight into the digest.

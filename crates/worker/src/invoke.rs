@@ -164,8 +164,14 @@ async fn execute(
                     credential: None,
                     log,
                 };
-                node.execute(ctx)
-                    .await
+                let result = node.execute(ctx).await;
+                if crate::failpoints::hit(crate::failpoints::MID_NODE).is_err() {
+                    return Err(StepError::retryable(
+                        "injected_fault",
+                        format!("injected fault at `{}`", crate::failpoints::MID_NODE),
+                    ));
+                }
+                result
                     .map(|out| (out.value, out.port))
                     .map_err(|e| StepError {
                         kind: e.kind,

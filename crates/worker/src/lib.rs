@@ -14,6 +14,7 @@
 
 mod clock;
 mod driver;
+pub mod failpoints;
 mod invoke;
 pub mod journal;
 mod runs;
@@ -45,6 +46,9 @@ pub enum Error {
     /// Something the caller asked for does not exist or makes no sense.
     #[error("{0}")]
     Invalid(String),
+    /// A fault point returned an injected error (only with the `failpoints` feature).
+    #[error("injected fault at `{0}`")]
+    Injected(&'static str),
 }
 
 /// Tunables of a worker.

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::invoke::{self, Attempt, Done, Logs};
 use crate::journal::{self, history};
-use crate::{Error, Progress, Runtime};
+use crate::{Error, Progress, Runtime, failpoints};
 
 mod children;
 
@@ -665,6 +665,8 @@ impl Driver {
         steps: Vec<aion_store::StepRecord>,
         extras: Extras,
     ) -> Result<(), Error> {
+        failpoints::hit(failpoints::BEFORE_COMMIT)
+            .map_err(|_| Error::Injected(failpoints::BEFORE_COMMIT))?;
         let receipt = self
             .rt
             .store
@@ -681,6 +683,8 @@ impl Driver {
             })
             .await?;
         self.last_seq = receipt.last_seq;
+        failpoints::hit(failpoints::AFTER_COMMIT)
+            .map_err(|_| Error::Injected(failpoints::AFTER_COMMIT))?;
         Ok(())
     }
 }
