@@ -128,6 +128,9 @@ enum RunsCommand {
         /// At most this many runs.
         #[arg(long, value_name = "N", default_value_t = 20)]
         limit: u32,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -135,6 +138,9 @@ enum RunsCommand {
     Show {
         /// The run id.
         run_id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -217,9 +223,20 @@ fn main() -> ExitCode {
                 flow,
                 status,
                 limit,
+                format,
                 store,
-            } => runs::list(&store, flow, status.as_deref(), limit),
-            RunsCommand::Show { run_id, store } => runs::show(&store, &run_id),
+            } => runs::list(
+                &store,
+                flow,
+                status.as_deref(),
+                limit,
+                format == Format::Json,
+            ),
+            RunsCommand::Show {
+                run_id,
+                format,
+                store,
+            } => runs::show(&store, &run_id, format == Format::Json),
             RunsCommand::Retry {
                 run_id,
                 from,

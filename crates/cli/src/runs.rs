@@ -16,6 +16,7 @@ pub(crate) fn list(
     flow: Option<String>,
     status: Option<&str>,
     limit: u32,
+    json: bool,
 ) -> anyhow::Result<ExitCode> {
     let statuses = match status {
         Some(s) => vec![s.parse::<RunStatus>().map_err(|_| {
@@ -36,6 +37,11 @@ pub(crate) fn list(
         let page = store
             .list_runs(DEFAULT_WORKSPACE, &filter, None, limit)
             .await?;
+        if json {
+            let runs: Vec<Value> = page.runs.iter().map(run_json).collect();
+            emit_json(&serde_json::json!({ "runs": runs }));
+            return Ok(ExitCode::SUCCESS);
+        }
         let _ = writeln!(
             out,
             "{:<36}  {:<20}  {:>3}  {:<9}  {:>9}  RETRY OF",
@@ -69,7 +75,7 @@ pub(crate) fn emit(text: &str) {
 }
 
 /// `aion runs show RUN_ID`.
-pub(crate) fn show(args: &StoreArgs, run_id: &str) -> anyhow::Result<ExitCode> {
+pub(crate) fn show(args: &StoreArgs, run_id: &str, json: bool) -> anyhow::Result<ExitCode> {
     store::tokio()?.block_on(async {
         let store = args.open().await?;
         let mut out = String::new();
@@ -96,7 +102,35 @@ pub(crate) fn show(args: &StoreArgs, run_id: &str) -> anyhow::Result<ExitCode> {
         if let Some(error) = &run.error {
             let _ = writeln!(out, "error:    {}", compact(error));
         }
-        let steps = store.list_steps(DEFAULT_WORKSPACE, run_id).await?;
+        let mut steps = store.list_steps(DEFAULT_WORKSPACE, run_id).await?;
+        let plan = store
+            .get_flow(DEFAULT_WORKSPACE, &run.flow_id, Some(run.flow_version))
+            .await?
+            .map(|f| f.plan)
+            .unwrap_or(Value::Null);
+        order_steps(&mut steps, &plan);
+        if json {
+            let mut value = run_json(&run);
+            let rows: Vec<Value> = steps
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "step": s.step_key,
+                        "status": s.status.as_str(),
+                        "attempts": s.attempts,
+                        "duration_ms": s.duration_ms,
+                        "cache_hit": s.cache_hit,
+                        "output": s.output,
+                        "error": s.error,
+                    })
+                })
+                .collect();
+            if let Value::Object(map) = &mut value {
+                map.insert("steps".to_owned(), Value::Array(rows));
+            }
+            emit_json(&value);
+            return Ok(ExitCode::SUCCESS);
+        }
         let _ = writeln!(out);
         let _ = writeln!(
             out,
@@ -121,6 +155,75 @@ pub(crate) fn show(args: &StoreArgs, run_id: &str) -> anyhow::Result<ExitCode> {
         emit(&out);
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The stable JSON shape of a run row (`--format json`).
+fn run_json(run: &aion_store::Run) -> Value {
+    serde_json::json!({
+        "id": run.id,
+        "flow_id": run.flow_id,
+        "flow_version": run.flow_version,
+        "status": run.status.as_str(),
+        "started_ms": run.started_ms,
+        "finished_ms": run.finished_ms,
+        "duration_ms": match (run.started_ms, run.finished_ms) {
+            (Some(s), Some(f)) => Some(f - s),
+            _ => None,
+        },
+        "retry_of": run.retry_of,
+        "parent_run_id": run.parent_run_id,
+        "input": run.input,
+        "output": run.output,
+        "error": run.error,
+    })
+}
+
+/// Prints a JSON document on stdout, pretty, with a final newline.
+fn emit_json(value: &Value) {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    emit(&text);
+}
+
+/// Orders history rows the way the run went: by start time, then the steps that never started
+/// in plan order (a nested key like `each[0].b` takes its top-level node's place).
+fn order_steps(steps: &mut [aion_store::StepRecord], plan: &Value) {
+    let mut ids = Vec::new();
+    plan_ids(plan, &mut ids);
+    let position = |key: &str| {
+        let id = key.split(['.', '[']).next().unwrap_or(key);
+        ids.iter().position(|i| i == id).unwrap_or(usize::MAX)
+    };
+    steps.sort_by_cached_key(|s| {
+        (
+            s.started_ms.is_none(),
+            s.started_ms,
+            position(&s.step_key),
+            s.step_key.clone(),
+        )
+    });
+}
+
+/// The node ids of a plan's JSON, in document order (every object inside a `steps` array).
+fn plan_ids(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (name, child) in map {
+                if name == "steps"
+                    && let Value::Array(items) = child
+                {
+                    for item in items {
+                        if let Some(id) = item.get("id").and_then(Value::as_str) {
+                            out.push(id.to_owned());
+                        }
+                    }
+                }
+                plan_ids(child, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| plan_ids(i, out)),
+        _ => {}
+    }
 }
 
 fn compact(value: &Value) -> String {

@@ -177,14 +177,18 @@ impl Observer for Stderr {
                 cache_hit,
                 error,
             } => {
-                let mut line = format!("[{}] {step}: {status} (attempt {attempt}", short(&run_id));
-                if let Some(ms) = duration_ms {
-                    line.push_str(&format!(", {ms} ms"));
+                let mut line = format!("[{}] {step}: {status}", short(&run_id));
+                // A skipped step never ran: it has no attempt, duration or cache hit to show.
+                if status != "skipped" || attempt > 0 {
+                    line.push_str(&format!(" (attempt {attempt}"));
+                    if let Some(ms) = duration_ms {
+                        line.push_str(&format!(", {ms} ms"));
+                    }
+                    if cache_hit {
+                        line.push_str(", cache hit");
+                    }
+                    line.push(')');
                 }
-                if cache_hit {
-                    line.push_str(", cache hit");
-                }
-                line.push(')');
                 if let Some(error) = error {
                     line.push_str(&format!(": {error}"));
                 }

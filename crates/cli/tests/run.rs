@@ -157,6 +157,41 @@ fn run_executes_control_flow_and_records_steps() {
     assert_eq!(step_row(&show, "each[2].double")[1], "succeeded");
     // core.log wrote one log line.
     assert_eq!(step_row(&show, "yes").last().map(String::as_str), Some("1"));
+    // Live progress prints a skipped step without an attempt.
+    assert!(stderr.contains("no: skipped\n"), "{stderr}");
+    assert!(!stderr.contains("skipped (attempt"), "{stderr}");
+    // Steps are listed in the order they started, never-started ones last.
+    let order: Vec<&str> = show
+        .lines()
+        .skip_while(|l| !l.starts_with("STEP"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let at = |step: &str| order.iter().position(|s| *s == step).unwrap();
+    assert!(at("greet") < at("each[2].double"), "{order:?}");
+    assert!(at("boom") < at("rescue"), "{order:?}");
+    let shown = json(&aion(
+        dir.path(),
+        &["runs", "show", &run_id, "--format", "json"],
+    ));
+    assert_eq!(shown["id"], run_id.as_str());
+    assert_eq!(shown["status"], "succeeded");
+    let rows = shown["steps"].as_array().unwrap();
+    assert_eq!(rows.len(), order.len());
+    let greet = rows.iter().find(|r| r["step"] == "greet").unwrap();
+    assert_eq!(greet["status"], "succeeded");
+    assert_eq!(greet["attempts"], 1);
+    assert_eq!(greet["output"], "Hello World");
+    assert_eq!(greet["cache_hit"], false);
+    for field in ["duration_ms", "error"] {
+        assert!(greet.get(field).is_some(), "{greet}");
+    }
+    let listed = json(&aion(
+        dir.path(),
+        &["runs", "list", "--flow", "control", "--format", "json"],
+    ));
+    assert_eq!(listed["runs"][0]["id"], run_id.as_str());
+    assert_eq!(listed["runs"][0]["flow_id"], "control");
     let list = out(&aion(dir.path(), &["runs", "list", "--flow", "control"]));
     assert!(list.contains(&run_id), "{list}");
     let none = out(&aion(dir.path(), &["runs", "list", "--status", "failed"]));

@@ -1,6 +1,7 @@
 //! End-to-end run throughput on a durable SQLite store (`Durability::Normal`): a flow of 10
 //! `core.set` nodes with expressions, one run at a time (latency, p50) and 64 runs at once
-//! (runs per second).
+//! (runs per second); 40 sequential `core.set` steps and a `core.foreach` of 1,000 items with
+//! 10 body nodes, one run at a time.
 #![expect(clippy::print_stdout, reason = "a bench reports on stdout")]
 
 use std::sync::Arc;
@@ -12,18 +13,48 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
 fn flow() -> String {
+    chain(10)
+}
+
+/// `steps` sequential `core.set` nodes, each doubling the previous one.
+fn chain(steps: usize) -> String {
     let mut yaml = String::from("aion: 1\nid: bench\nnodes:\n");
     yaml.push_str("  - { id: s0, type: core.set, config: { value: \"{{ inputs.n + 1 }}\" } }\n");
-    for i in 1..10 {
+    for i in 1..steps {
         yaml.push_str(&format!(
             "  - {{ id: s{i}, type: core.set, config: {{ value: \"{{{{ steps.s{}.output * 2 }}}}\" }} }}\n",
             i - 1
         ));
     }
-    yaml.push_str("output: \"{{ steps.s9.output }}\"\nedges:\n");
-    for i in 1..10 {
+    yaml.push_str(&format!(
+        "output: \"{{{{ steps.s{}.output }}}}\"\nedges:\n",
+        steps - 1
+    ));
+    for i in 1..steps {
         yaml.push_str(&format!("  - {{ from: s{}, to: s{i} }}\n", i - 1));
     }
+    yaml
+}
+
+/// A `core.foreach` over `inputs.items` whose body is a chain of 10 `core.set` nodes.
+fn foreach() -> String {
+    let mut yaml = String::from(
+        "aion: 1\nid: bench-loop\nnodes:\n  - id: each\n    type: core.foreach\n    config: { items: \"{{ inputs.items }}\", concurrency: 8 }\n    body:\n      nodes:\n",
+    );
+    yaml.push_str("        - { id: b0, type: core.set, config: { value: \"{{ item + 1 }}\" } }\n");
+    for i in 1..10 {
+        yaml.push_str(&format!(
+            "        - {{ id: b{i}, type: core.set, config: {{ value: \"{{{{ steps.b{}.output + 1 }}}}\" }} }}\n",
+            i - 1
+        ));
+    }
+    yaml.push_str("      edges:\n");
+    for i in 1..10 {
+        yaml.push_str(&format!("        - {{ from: b{}, to: b{i} }}\n", i - 1));
+    }
+    yaml.push_str(
+        "      output: \"{{ steps.b9.output }}\"\noutput: \"{{ steps.each.output | length }}\"\n",
+    );
     yaml
 }
 
@@ -34,6 +65,10 @@ struct Bench {
 }
 
 async fn setup() -> Bench {
+    setup_with(flow(), json!({ "n": 1 })).await
+}
+
+async fn setup_with(yaml: String, input: serde_json::Value) -> Bench {
     let dir = tempfile::tempdir().unwrap();
     let store =
         aion_store_sqlite::SqliteStore::open(dir.path(), aion_store_sqlite::Options::default())
@@ -46,7 +81,6 @@ async fn setup() -> Bench {
         observer: Arc::new(Silent),
         config: Config::default(),
     });
-    let yaml = flow();
     let plan = aion_compiler::Compiler::new(aion_nodes::catalog())
         .compile(yaml.as_bytes(), aion_dsl::source::Format::Yaml)
         .plan
@@ -56,7 +90,7 @@ async fn setup() -> Bench {
         plan,
         document: yaml,
         format: FlowFormat::Yaml,
-        input: json!({ "n": 1 }),
+        input,
     };
     Bench {
         rt,
@@ -66,6 +100,12 @@ async fn setup() -> Bench {
 }
 
 async fn one(bench: &Bench) {
+    let output = finish(bench).await;
+    assert_eq!(output, Some(json!(1024)));
+}
+
+/// Creates, claims and drives one run to its end; returns its output.
+async fn finish(bench: &Bench) -> Option<serde_json::Value> {
     let run = bench.rt.create_run(bench.start.clone()).await.unwrap();
     let lease = bench
         .rt
@@ -73,8 +113,30 @@ async fn one(bench: &Bench) {
         .await
         .unwrap()
         .unwrap();
-    let outcome = bench.rt.drive(lease, None).await.unwrap();
-    assert!(matches!(outcome, Outcome::Finished(run) if run.output == Some(json!(1024))));
+    match bench.rt.drive(lease, None).await.unwrap() {
+        Outcome::Finished(run) => run.output,
+        other => panic!("the run did not finish: {other:?}"),
+    }
+}
+
+/// Median and range of `count` sequential runs of `bench`.
+fn sample(
+    tokio: &tokio::runtime::Runtime,
+    bench: &Bench,
+    count: usize,
+    expected: &serde_json::Value,
+) -> (Duration, Duration, Duration) {
+    let mut times: Vec<Duration> = (0..count)
+        .map(|_| {
+            let start = Instant::now();
+            let output = tokio.block_on(finish(bench));
+            let elapsed = start.elapsed();
+            assert_eq!(output.as_ref(), Some(expected));
+            elapsed
+        })
+        .collect();
+    times.sort();
+    (times[0], times[times.len() / 2], times[times.len() - 1])
 }
 
 async fn many(bench: &Bench, count: u32) {
@@ -131,6 +193,17 @@ fn runs(c: &mut Criterion) {
         best = best.max(64.0 / start.elapsed().as_secs_f64());
     }
     println!("64 concurrent runs: {best:.0} runs/s");
+
+    let forty = tokio.block_on(setup_with(chain(40), json!({ "n": 1 })));
+    let (min, median, max) = sample(&tokio, &forty, 50, &json!(2_u64.pow(40)));
+    println!("40 sequential core.set (durable): median {median:?} (min {min:?}, max {max:?})");
+
+    let items: Vec<u32> = (0..1000).collect();
+    let looped = tokio.block_on(setup_with(foreach(), json!({ "items": items })));
+    let (min, median, max) = sample(&tokio, &looped, 5, &json!(1000));
+    println!(
+        "core.foreach 1,000 items x 10 body nodes (durable): median {median:?} (min {min:?}, max {max:?})"
+    );
 
     let mut group = c.benchmark_group("runs");
     group.sample_size(20);

@@ -193,8 +193,9 @@ async fn check_recovered(rt: &Arc<Runtime>, run_id: &str, effects: &Path, repeat
     }
 }
 
-/// Commits of the run, in order: 1 run started, 2 `a` started, 3 `a` succeeded, 4 `b` started…
-const A_SUCCEEDED_COMMIT: u32 = 3;
+/// Commits of the run, in order: 1 run started with `a` started, 2 `a` succeeded with `b`
+/// started, 3 `b` succeeded… (a step's start is committed with the event that caused it).
+const A_SUCCEEDED_COMMIT: u32 = 2;
 
 fn tokio() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

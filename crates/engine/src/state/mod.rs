@@ -25,7 +25,7 @@
 //! prefixed with the body step's key), its other items are abandoned, and the same rule applies
 //! to the loop step.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use aion_expr::{Scope, StepState};
@@ -182,6 +182,9 @@ pub struct RunState {
     inner: Inner,
     queue: VecDeque<Work>,
     actions: Vec<Action>,
+    /// Keys of the step records changed since the last [`RunState::take_touched`] (not part of
+    /// the state compared by `==`: a bookkeeping aid for callers that persist records).
+    touched: BTreeSet<StepKey>,
 }
 
 impl std::fmt::Debug for RunState {
@@ -224,6 +227,7 @@ impl RunState {
             },
             queue: VecDeque::new(),
             actions: Vec::new(),
+            touched: BTreeSet::new(),
         }
     }
 
@@ -272,6 +276,13 @@ impl RunState {
             .error
             .as_ref()
             .map(|(error, step)| (error, step.as_deref()))
+    }
+
+    /// The keys of the step records that events changed since the last call, and forgets them:
+    /// a caller that persists records writes only these instead of comparing every record.
+    /// It may name a record that did not actually change, never misses one that did.
+    pub fn take_touched(&mut self) -> BTreeSet<StepKey> {
+        std::mem::take(&mut self.touched)
     }
 
     /// Every step instance that was decided (started or skipped), in key order.
@@ -372,6 +383,7 @@ impl RunState {
                 fencing,
                 at_ms,
             } => {
+                self.touched.insert(key.clone());
                 if let Some(record) = self.inner.steps.get_mut(&key)
                     && record.status == StepStatus::Running
                     && record.attempts == attempt
@@ -391,6 +403,7 @@ impl RunState {
                 cache_hit,
                 ..
             } => {
+                self.touched.insert(key.clone());
                 if let Some(record) = self.inner.steps.get_mut(&key)
                     && record.status == StepStatus::Running
                     && record.attempts == attempt
@@ -492,6 +505,7 @@ impl RunState {
     fn on_step_failed(&mut self, key: StepKey, attempt: u32, error: StepError, at_ms: i64) {
         let plan = Arc::clone(&self.plan);
         let Some(step) = plan.step(&key) else { return };
+        self.touched.insert(key.clone());
         let Some(record) = self.inner.steps.get_mut(&key) else {
             return;
         };
@@ -520,6 +534,7 @@ impl RunState {
                 if !self.inner.instances.contains_key(&key.frames[..]) {
                     return;
                 }
+                self.touched.insert(key.clone());
                 if let (Some(step), Some(record)) =
                     (plan.step(&key), self.inner.steps.get_mut(&key))
                     && record.status == StepStatus::RetryWaiting

@@ -25,6 +25,7 @@ impl RunState {
         let config = match self.resolve(&step.config, &scope, "config") {
             Ok(config) => config,
             Err(error) => {
+                self.touched.insert(key.clone());
                 self.inner.steps.insert(key.clone(), record);
                 self.queue
                     .push_back(Work::Finish(key, Outcome::Failed(error)));
@@ -65,6 +66,7 @@ impl RunState {
                 Ok(None) => {
                     record.status = StepStatus::Looping;
                     record.input = Some(config);
+                    self.touched.insert(key.clone());
                     self.inner.steps.insert(key, record);
                     return;
                 }
@@ -75,6 +77,7 @@ impl RunState {
                 Ok(due) if due > now => {
                     record.status = StepStatus::Sleeping;
                     record.input = Some(config);
+                    self.touched.insert(key.clone());
                     self.inner.steps.insert(key.clone(), record);
                     self.arm_timer(due, TimerPurpose::Wait(key));
                     return;
@@ -87,6 +90,7 @@ impl RunState {
                 Ok(None) => {
                     record.status = StepStatus::AwaitingSignal;
                     record.input = Some(config);
+                    self.touched.insert(key.clone());
                     self.inner.steps.insert(key, record);
                     return;
                 }
@@ -117,6 +121,7 @@ impl RunState {
                             record.status = StepStatus::AwaitingChild;
                             record.input = Some(config);
                             self.inner.children.insert(key.clone(), action);
+                            self.touched.insert(key.clone());
                             self.inner.steps.insert(key, record);
                             return;
                         }
@@ -129,6 +134,7 @@ impl RunState {
         };
         if let Some(outcome) = immediate {
             record.input = Some(config);
+            self.touched.insert(key.clone());
             self.inner.steps.insert(key.clone(), record);
             self.queue.push_back(Work::Finish(key, outcome));
             return;
@@ -149,6 +155,7 @@ impl RunState {
                     Ok(Value::String(text)) => text,
                     Ok(other) => other.to_string(),
                     Err(error) => {
+                        self.touched.insert(key.clone());
                         self.inner.steps.insert(key.clone(), record);
                         self.queue
                             .push_back(Work::Finish(key, Outcome::Failed(error)));
@@ -164,6 +171,7 @@ impl RunState {
         }
         record.input = Some(config);
         self.actions.push(invoke_action(&key, &record, step));
+        self.touched.insert(key.clone());
         self.inner.steps.insert(key, record);
     }
 
@@ -298,8 +306,10 @@ impl RunState {
         let complete = instance.finished >= instance.slots.len();
         if !self.inner.steps.contains_key(&key) {
             let record = self.new_record(&key, step, status);
+            self.touched.insert(key.clone());
             self.inner.steps.insert(key.clone(), record);
         }
+        self.touched.insert(key.clone());
         let Some(record) = self.inner.steps.get_mut(&key) else {
             return;
         };
@@ -416,8 +426,9 @@ impl RunState {
     pub(super) fn end_run(&mut self, status: RunStatus) {
         self.inner.status = status;
         let now = self.inner.now_ms;
-        for record in self.inner.steps.values_mut() {
+        for (key, record) in self.inner.steps.iter_mut() {
             if !record.status.is_finished() {
+                self.touched.insert(key.clone());
                 record.status = StepStatus::Cancelled;
                 record.finished_at_ms = Some(now);
             }

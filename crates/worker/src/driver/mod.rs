@@ -1,7 +1,11 @@
 //! Driving one run while holding its lease: replay, perform actions, commit every event with
 //! what it changed before acting on it.
+//!
+//! One commit per step: the `StepStarted` of a step is committed together with the event that
+//! caused it (the previous result, or `RunStarted`), and results that arrive together share a
+//! commit. Only the step records the engine reports as touched are compared and written.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +69,18 @@ struct Driver {
     queue: VecDeque<Action>,
     tx: mpsc::UnboundedSender<Completion>,
     renewed_ms: i64,
+    /// Attempts whose `StepStarted` was already committed with the event that caused them.
+    prestarted: BTreeSet<(StepKey, u32)>,
+    /// Events applied but not committed yet, see [`Driver::flush`].
+    staged: Staged,
+}
+
+/// Applied events waiting for one commit, with their extra writes and actions.
+#[derive(Default)]
+struct Staged {
+    journal: Vec<aion_store::JournalRecord>,
+    extras: Extras,
+    actions: Vec<Action>,
 }
 
 /// Extra writes that go with one event's commit.
@@ -133,6 +149,8 @@ impl Runtime {
             queue: VecDeque::new(),
             tx,
             renewed_ms: self.now_ms(),
+            prestarted: BTreeSet::new(),
+            staged: Staged::default(),
         };
         if events.is_empty() {
             let seed = seed.unwrap_or_else(|| Seed {
@@ -207,6 +225,7 @@ impl Driver {
             }
         }
         let pending = self.state.pending();
+        let extra = self.prestart(&pending, &mut journal)?;
         let timers = pending
             .iter()
             .filter_map(|a| match a {
@@ -232,10 +251,13 @@ impl Driver {
         )
         .await?;
         self.queue.extend(pending);
+        self.queue.extend(extra);
         Ok(())
     }
 
     fn snapshot_all(&mut self) {
+        // Replayed records are all committed already.
+        self.state.take_touched();
         for (key, record) in self.state.steps() {
             self.committed.insert(
                 key.clone(),
@@ -279,7 +301,14 @@ impl Driver {
                 Duration::from_millis(u64::try_from(due.saturating_sub(now)).unwrap_or(0))
             });
             tokio::select! {
-                Some(done) = rx.recv() => self.completed(done).await?,
+                Some(done) = rx.recv() => {
+                    // Every attempt that already finished goes into the same commit.
+                    self.stage_completion(done)?;
+                    while let Ok(more) = rx.try_recv() {
+                        self.stage_completion(more)?;
+                    }
+                    self.flush().await?;
+                }
                 () = sleep_opt(timer_wait), if !stopping && timer_wait.is_some() => self.fire_timers().await?,
                 () = tokio::time::sleep(poll) => self.poll().await?,
                 _ = shutdown.changed(), if !stopping => {}
@@ -429,7 +458,8 @@ impl Driver {
         Ok(())
     }
 
-    async fn completed(&mut self, done: Completion) -> Result<(), Error> {
+    /// Applies a finished attempt's event without committing it yet (see [`Driver::flush`]).
+    fn stage_completion(&mut self, done: Completion) -> Result<(), Error> {
         match self.in_flight.get(&done.key) {
             Some((attempt, _)) if *attempt == done.attempt => {
                 self.in_flight.remove(&done.key);
@@ -458,7 +488,7 @@ impl Driver {
             logs: Some((done.key, done.logs)),
             ..Extras::default()
         };
-        self.event(event, extras).await
+        self.stage(event, extras)
     }
 
     /// Carries out one action.
@@ -484,13 +514,15 @@ impl Driver {
                     .step(&key)
                     .map(|s| s.id.clone())
                     .unwrap_or_default();
-                let event = Event::StepStarted {
-                    key: key.clone(),
-                    attempt,
-                    fencing: self.epoch,
-                    at_ms: self.rt.now_ms(),
-                };
-                self.event(event, Extras::default()).await?;
+                if !self.prestarted.remove(&(key.clone(), attempt)) {
+                    let event = Event::StepStarted {
+                        key: key.clone(),
+                        attempt,
+                        fencing: self.epoch,
+                        at_ms: self.rt.now_ms(),
+                    };
+                    self.event(event, Extras::default()).await?;
+                }
                 self.rt.observer.report(Progress::StepStarted {
                     run_id: self.run_id.clone(),
                     step: display,
@@ -542,10 +574,18 @@ impl Driver {
     }
 
     /// Applies an event, commits it with everything it changed, and queues its actions.
-    async fn event(&mut self, event: Event, mut extras: Extras) -> Result<(), Error> {
+    async fn event(&mut self, event: Event, extras: Extras) -> Result<(), Error> {
+        self.stage(event, extras)?;
+        self.flush().await
+    }
+
+    /// Applies an event and adds it, with what goes with it, to the next commit. Its actions
+    /// are queued only by [`Driver::flush`], once the commit is durable.
+    fn stage(&mut self, event: Event, mut extras: Extras) -> Result<(), Error> {
         self.last_seq += 1;
-        let record = journal::encode(self.last_seq, &event)?;
+        let mut records = vec![journal::encode(self.last_seq, &event)?];
         let actions = self.state.apply(event);
+        let extra = self.prestart(&actions, &mut records)?;
         for action in &actions {
             if let Action::ScheduleTimer { timer, due_ms } = action {
                 extras.timers.push(TimerOp::Set {
@@ -557,12 +597,66 @@ impl Driver {
         if let Some((key, lines)) = extras.logs.take() {
             self.logs.entry(key).or_default().extend(lines);
         }
-        let steps = self.changed_steps(Some(&actions));
-        let update = self.run_update(&actions);
-        self.commit(vec![record], Some(update), steps, extras)
-            .await?;
-        self.queue.extend(actions);
+        let staged = &mut self.staged;
+        staged.journal.extend(records);
+        staged.extras.timers.extend(extras.timers);
+        staged.extras.consume_signals.extend(extras.consume_signals);
+        staged.extras.cache.extend(extras.cache);
+        staged.actions.extend(actions);
+        staged.actions.extend(extra);
         Ok(())
+    }
+
+    /// Commits every staged event in one transaction with the rows they changed, then queues
+    /// their actions: nothing an event causes starts before the event is durable.
+    async fn flush(&mut self) -> Result<(), Error> {
+        let staged = std::mem::take(&mut self.staged);
+        if staged.journal.is_empty() {
+            return Ok(());
+        }
+        let steps = self.changed_steps(Some(&staged.actions));
+        let update = self.run_update(&staged.actions);
+        self.commit(staged.journal, Some(update), steps, staged.extras)
+            .await?;
+        self.queue.extend(staged.actions);
+        Ok(())
+    }
+
+    /// Applies a `StepStarted` for every step `actions` will invoke and appends it to `journal`,
+    /// so that a step's start is committed with the event that caused it (one commit per step).
+    /// The cause is still committed before the step runs; a step journaled as started without a
+    /// result is re-invoked on recovery.
+    fn prestart(
+        &mut self,
+        actions: &[Action],
+        journal: &mut Vec<aion_store::JournalRecord>,
+    ) -> Result<Vec<Action>, Error> {
+        let mut extra = Vec::new();
+        if self.rt.is_shutting_down() {
+            return Ok(extra);
+        }
+        for action in actions {
+            let Action::InvokeStep { key, attempt, .. } = action else {
+                continue;
+            };
+            if self.in_flight.contains_key(key)
+                || self.prestarted.contains(&(key.clone(), *attempt))
+            {
+                continue;
+            }
+            let event = Event::StepStarted {
+                key: key.clone(),
+                attempt: *attempt,
+                fencing: self.epoch,
+                at_ms: self.rt.now_ms(),
+            };
+            self.last_seq += 1;
+            journal.push(journal::encode(self.last_seq, &event)?);
+            // A `StepStarted` only records the attempt's fencing token; queue anything it causes.
+            extra.extend(self.state.apply(event));
+            self.prestarted.insert((key.clone(), *attempt));
+        }
+        Ok(extra)
     }
 
     /// The run row after the last event.
@@ -604,9 +698,31 @@ impl Driver {
     }
 
     /// History rows of the steps whose state changed since the last commit.
+    /// Only the records the engine reports as touched are compared (not every row of the run).
     fn changed_steps(&mut self, _actions: Option<&[Action]>) -> Vec<aion_store::StepRecord> {
         let mut out = Vec::new();
+        let touched = self.state.take_touched();
+        // Debug builds check the engine's report: no record changed without being named.
+        #[cfg(debug_assertions)]
         for (key, record) in self.state.steps() {
+            if !touched.contains(key) {
+                let snap = (
+                    record.status,
+                    record.attempts,
+                    record.finished_at_ms,
+                    record.fencing,
+                );
+                debug_assert_eq!(
+                    self.committed.get(key),
+                    Some(&snap),
+                    "step {key:?} changed without being reported as touched"
+                );
+            }
+        }
+        for key in &touched {
+            let Some(record) = self.state.steps().get(key) else {
+                continue;
+            };
             let snap = (
                 record.status,
                 record.attempts,
