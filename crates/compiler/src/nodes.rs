@@ -302,27 +302,25 @@ fn check_config_durations(schema: &Value, config: &Value, base: &str, out: &mut 
         let Some(Value::String(text)) = values.get(name) else {
             continue;
         };
-        if !aion_types::Duration::parse(text).is_ok_and(|d| d.as_millis() > 0) {
-            let pointer = format!("{base}/{}", escape_pointer_token(name));
-            match aion_types::Duration::parse(text) {
-                Err(aion_types::duration::ParseError::TooLong(_)) => out.push(
-                    Diagnostic::new(
-                        codes::INVALID_DURATION,
-                        pointer,
-                        format!("`{text}` is longer than the maximum of 365d"),
-                    )
-                    .hint("durations may be at most `365d`; for longer waits use a schedule"),
-                ),
-                Ok(_) if name == "timeout" => out.push(
-                    Diagnostic::new(
-                        codes::INVALID_TIMEOUT,
-                        pointer,
-                        "a timeout of zero expires at once",
-                    )
-                    .hint("remove `timeout` to wait without limit, or give a positive duration"),
-                ),
-                _ => {}
-            }
+        let pointer = || format!("{base}/{}", escape_pointer_token(name));
+        match aion_types::Duration::parse(text) {
+            Err(aion_types::duration::ParseError::TooLong(_)) => out.push(
+                Diagnostic::new(
+                    codes::INVALID_DURATION,
+                    pointer(),
+                    format!("`{text}` is longer than the maximum of 365d"),
+                )
+                .hint("durations may be at most `365d`; for longer waits use a schedule"),
+            ),
+            Ok(duration) if duration.as_millis() == 0 && name == "timeout" => out.push(
+                Diagnostic::new(
+                    codes::INVALID_TIMEOUT,
+                    pointer(),
+                    "a timeout of zero expires at once",
+                )
+                .hint("remove `timeout` to wait without limit, or give a positive duration"),
+            ),
+            _ => {}
         }
     }
 }

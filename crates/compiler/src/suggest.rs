@@ -7,7 +7,12 @@ pub(crate) fn closest<'a>(
 ) -> Option<&'a str> {
     candidates
         .into_iter()
-        .map(|candidate| (distance(wanted, candidate), candidate))
+        .map(|candidate| {
+            (
+                aion_types::text::edit_distance(wanted, candidate),
+                candidate,
+            )
+        })
         .filter(|(d, candidate)| *d <= candidate.len().max(wanted.len()).div_ceil(3))
         .min()
         .map(|(_, candidate)| candidate)
@@ -27,21 +32,6 @@ pub(crate) fn hint(wanted: &str, candidates: &[&str], what: &str) -> String {
             format!("valid {what}: {}{more}", shown.join(", "))
         }
     }
-}
-
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            current[j + 1] = (previous[j] + usize::from(ca != *cb))
-                .min(previous[j + 1] + 1)
-                .min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 #[cfg(test)]

@@ -64,26 +64,11 @@ impl Catalog {
     pub fn suggest(&self, wanted: &str) -> Option<&str> {
         self.manifests
             .keys()
-            .map(|name| (edit_distance(name, wanted), name))
+            .map(|name| (aion_types::text::edit_distance(name, wanted), name))
             .filter(|(distance, name)| *distance <= 3.max(name.len() / 3))
             .min()
             .map(|(_, name)| name.as_str())
     }
-}
-
-/// Levenshtein distance over chars; inputs are short type names, so the quadratic cost is fine.
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 #[cfg(test)]
@@ -130,6 +115,5 @@ mod tests {
         assert_eq!(catalog.suggest("core.for_each"), Some("core.foreach"));
         assert_eq!(catalog.suggest("http.requests"), Some("http.request"));
         assert_eq!(catalog.suggest("zzz.qqqqqqqq"), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -7,6 +7,7 @@ pub mod codes;
 pub mod duration;
 pub mod id;
 pub mod schema;
+pub mod text;
 
 pub use codes::{Code, Severity};
 pub use duration::Duration;

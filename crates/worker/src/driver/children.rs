@@ -4,13 +4,31 @@
 use std::sync::Arc;
 
 use aion_engine::{Action, Event, StepError};
-use aion_store::{NewRun, RunStatus};
+use aion_store::{FlowVersion, NewRun, RunStatus};
 use serde_json::Value;
 
 use super::{Driver, Extras};
 use crate::Error;
 
 impl Driver {
+    /// A queued run of `flow` started by this run (a sub-flow child or the `on_error` flow).
+    fn queued_run(&self, id: Option<String>, flow: FlowVersion, input: Value) -> NewRun {
+        NewRun {
+            id,
+            workspace: self.workspace.clone(),
+            flow_id: flow.flow_id,
+            flow_version: flow.version,
+            plan_hash: flow.plan_hash,
+            input,
+            trigger: Value::Null,
+            trace_id: None,
+            parent_run_id: Some(self.run_id.clone()),
+            retry_of: None,
+            status: RunStatus::Queued,
+            created_ms: self.rt.now_ms(),
+        }
+    }
+
     pub(super) async fn start_child(
         &mut self,
         id: String,
@@ -46,20 +64,7 @@ impl Driver {
         let created = self
             .rt
             .store
-            .create_run(NewRun {
-                id: Some(id.clone()),
-                workspace: self.workspace.clone(),
-                flow_id: found.flow_id,
-                flow_version: found.version,
-                plan_hash: found.plan_hash,
-                input,
-                trigger: Value::Null,
-                trace_id: None,
-                parent_run_id: Some(self.run_id.clone()),
-                retry_of: None,
-                status: RunStatus::Queued,
-                created_ms: self.rt.now_ms(),
-            })
+            .create_run(self.queued_run(Some(id.clone()), found, input))
             .await;
         match created {
             Ok(_) => {}
@@ -86,20 +91,7 @@ impl Driver {
         let run = self
             .rt
             .store
-            .create_run(NewRun {
-                id: None,
-                workspace: self.workspace.clone(),
-                flow_id: found.flow_id,
-                flow_version: found.version,
-                plan_hash: found.plan_hash,
-                input,
-                trigger: Value::Null,
-                trace_id: None,
-                parent_run_id: Some(self.run_id.clone()),
-                retry_of: None,
-                status: RunStatus::Queued,
-                created_ms: self.rt.now_ms(),
-            })
+            .create_run(self.queued_run(None, found, input))
             .await?;
         self.warn(format!(
             "started the on_error flow `{flow}` as run {}",
