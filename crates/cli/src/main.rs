@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::store::{NetArgs, StoreArgs};
+use crate::store::{OperatorArgs, StoreArgs};
 
 /// Aion: self-hosted AI workflow automation.
 #[derive(Debug, Parser)]
@@ -84,7 +84,7 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
         #[command(flatten)]
-        net: NetArgs,
+        operator: OperatorArgs,
     },
     /// List, inspect, retry and signal runs.
     Runs {
@@ -107,7 +107,7 @@ enum Command {
         #[arg(long, value_name = "N", hide = true)]
         max_runs: Option<usize>,
         #[command(flatten)]
-        net: NetArgs,
+        operator: OperatorArgs,
         /// Fault points to arm, `point=abort|error[@n];...` (crash tests only).
         #[cfg(feature = "failpoints")]
         #[arg(long, env = "AION_FAILPOINTS", value_name = "SPEC", hide = true)]
@@ -153,6 +153,8 @@ enum RunsCommand {
         from: String,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        operator: OperatorArgs,
     },
     /// Send a signal to a run (a `core.signal` step waits for it).
     Signal {
@@ -190,7 +192,7 @@ fn main() -> ExitCode {
             input_file,
             detach,
             store,
-            net,
+            operator,
         } => run::run(
             &file,
             &run::InputArgs {
@@ -199,13 +201,14 @@ fn main() -> ExitCode {
                 detach,
             },
             &store,
-            &net,
-        ),
+            &operator,
+        )
+        .map_err(|error| store.explain(error)),
         Command::Worker {
             store,
             lease_ms,
             max_runs,
-            net,
+            operator,
             #[cfg(feature = "failpoints")]
             failpoints,
         } => {
@@ -216,7 +219,7 @@ fn main() -> ExitCode {
                 eprintln!("error: --failpoints: {error}");
                 return ExitCode::from(2);
             }
-            run::worker(&store, &net, lease_ms, max_runs)
+            run::worker(&store, &operator, lease_ms, max_runs).map_err(|error| store.explain(error))
         }
         Command::Runs { command } => match command {
             RunsCommand::List {
@@ -231,23 +234,29 @@ fn main() -> ExitCode {
                 status.as_deref(),
                 limit,
                 format == Format::Json,
-            ),
+            )
+            .map_err(|error| store.explain(error)),
             RunsCommand::Show {
                 run_id,
                 format,
                 store,
-            } => runs::show(&store, &run_id, format == Format::Json),
+            } => runs::show(&store, &run_id, format == Format::Json)
+                .map_err(|error| store.explain(error)),
             RunsCommand::Retry {
                 run_id,
                 from,
                 store,
-            } => runs::retry(&store, &run_id, &from),
+                operator,
+            } => {
+                runs::retry(&store, &operator, &run_id, &from).map_err(|error| store.explain(error))
+            }
             RunsCommand::Signal {
                 run_id,
                 name,
                 payload,
                 store,
-            } => runs::signal(&store, &run_id, &name, payload.as_deref()),
+            } => runs::signal(&store, &run_id, &name, payload.as_deref())
+                .map_err(|error| store.explain(error)),
         },
     };
     match result {

@@ -99,6 +99,9 @@ pub(crate) fn show(node_type: Option<&str>, format: Format) -> anyhow::Result<Ex
             let execution = match &manifest.execution {
                 aion_node_sdk::Execution::Engine => "interpreted by the engine".to_owned(),
                 aion_node_sdk::Execution::Action(_) => "runs as an action".to_owned(),
+                aion_node_sdk::Execution::Pure(_) => {
+                    "pure: computed from its config, inline in the run".to_owned()
+                }
                 aion_node_sdk::Execution::Unavailable(reason) => {
                     format!("not runnable yet: {reason}")
                 }

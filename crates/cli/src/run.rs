@@ -13,10 +13,10 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use crate::render;
-use crate::store::{self, NetArgs, StoreArgs, Tuning};
+use crate::store::{self, OperatorArgs, StoreArgs, Tuning, Unfinished};
 
 /// Leases taken by `aion run` and `aion runs retry`.
-const CLI_LEASE_MS: i64 = 30_000;
+pub(crate) const CLI_LEASE_MS: i64 = 30_000;
 
 /// The input options of `aion run`.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ pub(crate) fn run(
     file: &Path,
     opts: &InputArgs<'_>,
     args: &StoreArgs,
-    net: &NetArgs,
+    operator: &OperatorArgs,
 ) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let format = SourceFormat::from_path(file);
@@ -68,31 +68,38 @@ pub(crate) fn run(
     store::tokio()?.block_on(async {
         let rt = store::runtime(
             args.open().await?,
-            net.catalog()?,
+            operator,
             Tuning {
                 worker_id: worker_id("run"),
                 lease_ms: CLI_LEASE_MS,
                 max_runs: None,
             },
-        );
-        let run = rt
-            .create_run(StartRun {
-                workspace: DEFAULT_WORKSPACE.to_owned(),
-                plan,
-                document: text,
-                format,
-                input,
-            })
-            .await?;
+        )?;
+        let start = StartRun {
+            workspace: DEFAULT_WORKSPACE.to_owned(),
+            plan,
+            document: text,
+            format,
+            input,
+        };
         if opts.detach {
+            let run = rt.create_run(start).await?;
             crate::runs::emit(&format!("{}\n", run.id));
             return Ok(ExitCode::SUCCESS);
         }
+        // Created already leased to this process, which drives it at once.
+        let (run, lease) = rt.create_leased_run(start).await?;
         eprintln!(
             "run {} of flow {} v{}",
             run.id, run.flow_id, run.flow_version
         );
-        finish(&rt, &run.id, None).await
+        let id = run.id.clone();
+        let finished = match rt.drive_run(run, lease).await {
+            Ok(Outcome::Finished(run)) => Ok(*run),
+            Ok(Outcome::Released) => Err(anyhow::anyhow!("its lease was given back")),
+            Err(error) => Err(error.into()),
+        };
+        Ok(report(&finished.context(Unfinished(id))?))
     })
 }
 
@@ -108,7 +115,7 @@ pub(crate) async fn finish(
         if let Some(lease) = rt.claim_run(ws, run_id).await? {
             match rt.drive(lease, seed.take()).await? {
                 Outcome::Finished(run) => break *run,
-                Outcome::Released => anyhow::bail!("stopped before run {run_id} finished"),
+                Outcome::Released => anyhow::bail!("its lease was given back"),
             }
         }
         let run = rt
@@ -196,20 +203,20 @@ pub(crate) fn worker_id(role: &str) -> String {
 /// `aion worker`.
 pub(crate) fn worker(
     args: &StoreArgs,
-    net: &NetArgs,
+    operator: &OperatorArgs,
     lease_ms: i64,
     max_runs: Option<usize>,
 ) -> anyhow::Result<ExitCode> {
     store::tokio()?.block_on(async {
         let rt = store::runtime(
             args.open().await?,
-            net.catalog()?,
+            operator,
             Tuning {
                 worker_id: worker_id("worker"),
                 lease_ms,
                 max_runs,
             },
-        );
+        )?;
         eprintln!("worker started; Ctrl-C or SIGTERM stops it gracefully");
         let stopper = Arc::clone(&rt);
         tokio::spawn(async move {

@@ -7,8 +7,8 @@ use aion_store::{DEFAULT_WORKSPACE, RunFilter, RunStatus};
 use anyhow::Context as _;
 use serde_json::Value;
 
-use crate::run::{finish, worker_id};
-use crate::store::{self, StoreArgs};
+use crate::run::{CLI_LEASE_MS, finish, worker_id};
+use crate::store::{self, OperatorArgs, StoreArgs, Unfinished};
 
 /// `aion runs list`.
 pub(crate) fn list(
@@ -231,17 +231,22 @@ fn compact(value: &Value) -> String {
 }
 
 /// `aion runs retry RUN_ID --from STEP`.
-pub(crate) fn retry(args: &StoreArgs, run_id: &str, from: &str) -> anyhow::Result<ExitCode> {
+pub(crate) fn retry(
+    args: &StoreArgs,
+    operator: &OperatorArgs,
+    run_id: &str,
+    from: &str,
+) -> anyhow::Result<ExitCode> {
     store::tokio()?.block_on(async {
         let rt = store::runtime(
             args.open().await?,
-            aion_nodes::catalog(),
+            operator,
             store::Tuning {
                 worker_id: worker_id("retry"),
-                lease_ms: 30_000,
+                lease_ms: CLI_LEASE_MS,
                 max_runs: None,
             },
-        );
+        )?;
         let new_id = new_run_id(rt.now_ms());
         let plan = match rt
             .plan_retry(DEFAULT_WORKSPACE, run_id, from, &new_id)
@@ -262,7 +267,9 @@ pub(crate) fn retry(args: &StoreArgs, run_id: &str, from: &str) -> anyhow::Resul
         if !plan.reused.is_empty() {
             eprintln!("reusing: {}", plan.reused.join(", "));
         }
-        finish(&rt, &new_id, Some(plan.seed)).await
+        finish(&rt, &new_id, Some(plan.seed))
+            .await
+            .context(Unfinished(new_id.clone()))
     })
 }
 

@@ -495,3 +495,156 @@ fn data_dir_comes_from_the_flag_the_env_or_the_user_data_folder() {
     assert_eq!(list(&[("HOME", &home)]).status.code(), Some(0));
     assert!(home.join(".local/share/aion/aion.db").exists());
 }
+
+/// A flow whose `big` step outputs a 200-character string (202 bytes of JSON).
+const BIG: &str = r#"aion: 1
+id: big
+nodes:
+  - { id: small, type: core.set, config: { value: "ok" } }
+  - { id: big, type: core.set, config: { value: "{{ 'x' * 200 }}" } }
+output: "{{ steps.big.output | length }}"
+edges:
+  - { from: small, to: big }
+"#;
+
+#[test]
+fn max_output_bytes_fails_an_oversized_step_and_retry_takes_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "big.yaml", BIG);
+    let output = aion(dir.path(), &["run", &file, "--max-output-bytes", "100"]);
+    assert_eq!(output.status.code(), Some(1), "{}", err(&output));
+    let stderr = err(&output);
+    assert!(stderr.contains("step `big` failed"), "{stderr}");
+    assert!(stderr.contains("output_too_large"), "{stderr}");
+    assert!(stderr.contains("limit of 100 bytes"), "{stderr}");
+    assert_eq!(out(&output), "");
+    let run_id = run_id_of(&stderr);
+    let shown = json(&aion(
+        dir.path(),
+        &["runs", "show", &run_id, "--format", "json"],
+    ));
+    let rows = shown["steps"].as_array().unwrap();
+    let big = rows.iter().find(|r| r["step"] == "big").unwrap();
+    assert_eq!(big["status"], "failed", "{big}");
+    assert_eq!(big["error"]["kind"], "output_too_large", "{big}");
+    let small = rows.iter().find(|r| r["step"] == "small").unwrap();
+    assert_eq!(small["status"], "succeeded", "{small}");
+    // A retry under a larger limit gets past the step.
+    let retried = aion(
+        dir.path(),
+        &[
+            "runs",
+            "retry",
+            &run_id,
+            "--from",
+            "big",
+            "--max-output-bytes",
+            "1000",
+        ],
+    );
+    assert_eq!(retried.status.code(), Some(0), "{}", err(&retried));
+    assert_eq!(json(&retried), serde_json::json!(200));
+    // The default (1 MiB) lets it through too.
+    let default = aion(dir.path(), &["run", &file]);
+    assert_eq!(default.status.code(), Some(0), "{}", err(&default));
+}
+
+#[test]
+fn max_output_bytes_must_be_a_positive_integer() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "big.yaml", BIG);
+    for command in [
+        vec!["run", file.as_str()],
+        vec!["runs", "retry", "some-run", "--from", "big"],
+        vec!["worker"],
+    ] {
+        for (value, message) in [
+            ("0", "must be at least 1 byte"),
+            ("abc", "expected a positive whole number of bytes"),
+            ("-5", "expected a positive whole number of bytes"),
+            ("1.5", "expected a positive whole number of bytes"),
+            (
+                "99999999999999999999999999",
+                "must be at most 18446744073709551615 bytes",
+            ),
+        ] {
+            let mut args = command.clone();
+            let flag = format!("--max-output-bytes={value}");
+            args.push(&flag);
+            let output = aion(dir.path(), &args);
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {}", err(&output));
+            let stderr = err(&output);
+            assert!(
+                stderr.contains(&format!(
+                    "invalid value '{value}' for '--max-output-bytes <N>'"
+                )),
+                "{args:?}: {stderr}"
+            );
+            assert!(stderr.contains(message), "{args:?}: {stderr}");
+        }
+    }
+    // Nothing ran, so nothing was stored.
+    let listed = json(&aion(dir.path(), &["runs", "list", "--format", "json"]));
+    assert_eq!(listed["runs"], serde_json::json!([]));
+}
+
+/// Answers every HTTP request on a loopback port with `200 {"ok":true}`, from a thread.
+fn answer_on_loopback() -> u16 {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0_u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = r#"{"ok":true}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn retry_takes_allow_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = answer_on_loopback();
+    let file = write(
+        dir.path(),
+        "local.yaml",
+        &format!(
+            "aion: 1\nid: local\nnodes:\n  - {{ id: call, type: http.request, config: {{ url: \"http://127.0.0.1:{port}/\" }} }}\noutput: \"{{{{ steps.call.output.body.ok }}}}\"\n"
+        ),
+    );
+    let refused = aion(dir.path(), &["run", &file]);
+    assert_eq!(refused.status.code(), Some(1), "{}", err(&refused));
+    assert!(
+        err(&refused).contains("blocked_address"),
+        "{}",
+        err(&refused)
+    );
+    let run_id = run_id_of(&err(&refused));
+    let retried = aion(
+        dir.path(),
+        &[
+            "runs",
+            "retry",
+            &run_id,
+            "--from",
+            "call",
+            "--allow-loopback",
+        ],
+    );
+    assert_eq!(retried.status.code(), Some(0), "{}", err(&retried));
+    assert_eq!(json(&retried), serde_json::json!(true));
+}

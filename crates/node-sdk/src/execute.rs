@@ -1,4 +1,5 @@
-//! The [`Execute`] trait that action nodes implement, and what the engine hands them.
+//! The [`Execute`] trait that action nodes implement, the [`Compute`] trait of pure nodes, and
+//! what the engine hands them.
 //!
 //! A node sees only this: its resolved config, its credential, a stable idempotency key and a
 //! log sink. It never sees the store, the run state or other nodes, which keeps connectors
@@ -137,4 +138,17 @@ impl NodeError {
 pub trait Execute: Send + Sync + 'static {
     /// Runs one attempt.
     fn execute<'a>(&'a self, ctx: Context<'a>) -> BoxFuture<'a, Result<Output, NodeError>>;
+}
+
+/// The behaviour of a pure node: its output is a function of its resolved config alone. It does
+/// no I/O, never waits, keeps no state between calls and finishes quickly (its expressions were
+/// already evaluated, under their own fuel limit, before it is called).
+///
+/// Because of that promise the worker runs a pure node inside the run's own task, without a task
+/// of its own, and may commit the records of a chain of pure steps in one transaction: a crash
+/// before that commit loses only work that replay computes again, identically. A node that
+/// breaks the promise (reads a clock, calls out) breaks replay; make it an [`Execute`] instead.
+pub trait Compute: Send + Sync + 'static {
+    /// Computes one attempt's result.
+    fn compute(&self, ctx: Context<'_>) -> Result<Output, NodeError>;
 }

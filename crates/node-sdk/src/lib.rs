@@ -10,7 +10,7 @@ mod execute;
 mod manifest;
 
 pub use catalog::{Catalog, CatalogError};
-pub use execute::{BoxFuture, Context, Execute, LogLevel, LogSink, NodeError, Output};
+pub use execute::{BoxFuture, Compute, Context, Execute, LogLevel, LogSink, NodeError, Output};
 pub use manifest::{Category, CredentialRequirement, Execution, Manifest, PortRule, schema_of};
 
 /// The port every node has unless its manifest says otherwise.

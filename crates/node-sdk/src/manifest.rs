@@ -87,6 +87,9 @@ pub enum Execution {
     Engine,
     /// The engine calls this implementation with the node's resolved config.
     Action(Arc<dyn Execute>),
+    /// A pure function of the resolved config (see [`crate::Compute`]): run inline by the
+    /// worker, in the run's own task.
+    Pure(Arc<dyn crate::Compute>),
     /// The manifest is published so documents using the node can be checked, but this build
     /// cannot run it yet; the reason says what is missing. Running such a node fails the step
     /// with that reason instead of pretending.
@@ -98,6 +101,7 @@ impl std::fmt::Debug for Execution {
         match self {
             Execution::Engine => f.write_str("Engine"),
             Execution::Action(_) => f.write_str("Action(..)"),
+            Execution::Pure(_) => f.write_str("Pure(..)"),
             Execution::Unavailable(reason) => write!(f, "Unavailable({reason})"),
         }
     }
@@ -134,11 +138,12 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// A short word for listings: `engine`, `action` or `unavailable`.
+    /// A short word for listings: `engine`, `action`, `pure` or `unavailable`.
     pub fn execution_kind(&self) -> &'static str {
         match self.execution {
             Execution::Engine => "engine",
             Execution::Action(_) => "action",
+            Execution::Pure(_) => "pure",
             Execution::Unavailable(_) => "unavailable",
         }
     }

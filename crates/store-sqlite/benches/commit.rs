@@ -66,6 +66,7 @@ async fn setup(
                 retry_of: None,
                 status: RunStatus::Queued,
                 created_ms: i64::try_from(i).expect("small"),
+                lease: None,
             })
             .await
             .expect("create run");

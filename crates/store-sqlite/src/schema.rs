@@ -71,11 +71,28 @@ pub fn open_writer(path: &Path, durability: Durability) -> Result<Connection, Er
         Durability::Normal => "NORMAL",
         Durability::Full => "FULL",
     };
+    // Checkpoints are the checkpointer thread's job (see `threads`), not the committing
+    // writer's; after one, the WAL file is cut back to 64 MiB at most.
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+         PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;"
     ))
     .map_err(db)?;
     migrate(&conn)?;
+    Ok(conn)
+}
+
+/// Opens the checkpointer's connection to an already migrated file.
+pub fn open_checkpointer(path: &Path) -> Result<Connection, Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(db)?;
+    conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")
+        .map_err(db)?;
     Ok(conn)
 }
 

@@ -5,11 +5,12 @@
 //! Group commit: the writer blocks for one request, drains whatever else is queued (up to
 //! [`MAX_BATCH`]), runs each request inside its own savepoint of one transaction (a failing
 //! request is rolled back to its savepoint and does not disturb the others), commits once, and
-//! only then replies to each request.
+//! only then replies to each request. A batch of one request runs without a savepoint.
 
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aion_store::Error;
 use rusqlite::Connection;
@@ -39,19 +40,28 @@ impl Writer {
     pub async fn start(path: PathBuf, durability: Durability) -> Result<Self, Error> {
         let (tx, rx) = mpsc::channel::<WriteJob>();
         let (ready_tx, ready_rx) = oneshot::channel();
+        let (kick, kicked) = mpsc::sync_channel::<()>(1);
+        let writer_path = path.clone();
         std::thread::Builder::new()
             .name("aion-store-writer".to_owned())
-            .spawn(move || match schema::open_writer(&path, durability) {
-                Ok(mut conn) => {
-                    let _ = ready_tx.send(Ok(()));
-                    run_writer(&mut conn, &rx);
-                }
-                Err(err) => {
-                    let _ = ready_tx.send(Err(err));
-                }
-            })
+            .spawn(
+                move || match schema::open_writer(&writer_path, durability) {
+                    Ok(mut conn) => {
+                        let _ = ready_tx.send(Ok(()));
+                        run_writer(&mut conn, &rx, &kick);
+                    }
+                    Err(err) => {
+                        let _ = ready_tx.send(Err(err));
+                    }
+                },
+            )
             .map_err(Error::backend)?;
         ready_rx.await.map_err(|_| Error::Closed)??;
+        let conn = schema::open_checkpointer(&path)?;
+        std::thread::Builder::new()
+            .name("aion-store-checkpointer".to_owned())
+            .spawn(move || run_checkpointer(&conn, &kicked))
+            .map_err(Error::backend)?;
         Ok(Self { tx })
     }
 
@@ -103,7 +113,7 @@ impl Writer {
     }
 }
 
-fn run_writer(conn: &mut Connection, rx: &Receiver<WriteJob>) {
+fn run_writer(conn: &mut Connection, rx: &Receiver<WriteJob>, kick: &SyncSender<()>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -113,10 +123,45 @@ fn run_writer(conn: &mut Connection, rx: &Receiver<WriteJob>) {
             }
         }
         run_batch(conn, batch);
+        // Full: a checkpoint is already due, which will include this commit.
+        let _ = kick.try_send(());
     }
 }
 
-fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
+/// The least time between two checkpoints.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Copies committed WAL frames into the database file, off the writer's path (the writer has
+/// SQLite's automatic checkpoints turned off, which would otherwise stall a commit now and
+/// then). A passive checkpoint never blocks the writer or readers; once it has copied
+/// everything, the next commit starts the WAL again from its beginning. Runs after commits, at
+/// most every [`CHECKPOINT_EVERY`], and once more, truncating the WAL, when the writer stops.
+fn run_checkpointer(conn: &Connection, kicked: &Receiver<()>) {
+    // Whether a commit happened since the last checkpoint.
+    let mut due = false;
+    loop {
+        if !due && kicked.recv().is_err() {
+            break;
+        }
+        let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+        due = false;
+        let next = Instant::now() + CHECKPOINT_EVERY;
+        // Let commits accumulate until the next checkpoint is allowed.
+        loop {
+            match kicked.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                Ok(()) => due = true,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+                    return;
+                }
+            }
+        }
+    }
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+fn run_batch(conn: &Connection, mut batch: Vec<WriteJob>) {
     if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
         let message = err.to_string();
         for job in batch {
@@ -125,8 +170,15 @@ fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
         }
         return;
     }
+    if batch.len() == 1
+        && let Some(job) = batch.pop()
+    {
+        run_alone(conn, job);
+        return;
+    }
     let mut finishes = Vec::with_capacity(batch.len());
-    for job in batch {
+    let mut jobs = batch.into_iter();
+    while let Some(job) = jobs.next() {
         let (ok, finish) = match conn.execute_batch("SAVEPOINT request") {
             Ok(()) => job(Ok(conn)),
             Err(err) => {
@@ -135,6 +187,21 @@ fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
                 continue;
             }
         };
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back by itself (disk full, I/O error, out of
+            // memory): every request of the batch is lost, and the rest must not run outside
+            // a transaction, where each statement would commit on its own.
+            finishes.push((finish, None));
+            let message = "the database rolled the transaction back (disk full or I/O error)";
+            for job in jobs {
+                let (_, finish) = job(Err(message));
+                finishes.push((finish, None));
+            }
+            for (finish, _) in finishes {
+                finish(Some(message));
+            }
+            return;
+        }
         let closed = if ok {
             conn.execute_batch("RELEASE request")
         } else {
@@ -151,6 +218,26 @@ fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
     };
     for (finish, savepoint_error) in finishes {
         finish(commit_error.as_deref().or(savepoint_error.as_deref()));
+    }
+}
+
+/// A batch of one request needs no savepoint (whose statement journal costs a sixth of the
+/// writer's time): the transaction is the request's own, committed or rolled back whole.
+fn run_alone(conn: &Connection, job: WriteJob) {
+    let (ok, finish) = job(Ok(conn));
+    if conn.is_autocommit() {
+        finish(Some(
+            "the database rolled the transaction back (disk full or I/O error)",
+        ));
+        return;
+    }
+    let end = if ok { "COMMIT" } else { "ROLLBACK" };
+    match conn.execute_batch(end) {
+        Ok(()) => finish(None),
+        Err(err) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            finish(Some(&err.to_string()));
+        }
     }
 }
 
@@ -279,6 +366,36 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ids, ["a", "b", "default"]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_request_alone_leaves_nothing_behind() {
+        let (_dir, writer) = writer().await;
+        let bad = writer
+            .call(|conn| {
+                insert(conn, "half-written")?;
+                Err::<(), _>(Error::InvalidArgument("refused after writing".to_owned()))
+            })
+            .await;
+        assert_eq!(
+            bad.unwrap_err().kind(),
+            aion_store::ErrorKind::InvalidArgument
+        );
+        writer.call(|conn| insert(conn, "after")).await.unwrap();
+        let ids: Vec<String> = writer
+            .call(|conn| {
+                let mut stmt = conn
+                    .prepare("SELECT id FROM workspaces ORDER BY id")
+                    .map_err(Error::backend)?;
+                let rows = stmt
+                    .query_map([], |row| row.get(0))
+                    .map_err(Error::backend)?;
+                rows.collect::<Result<Vec<String>, _>>()
+                    .map_err(Error::backend)
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids, ["after", "default"]);
     }
 
     #[tokio::test]

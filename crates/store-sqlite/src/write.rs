@@ -97,8 +97,9 @@ pub(crate) fn create_run(conn: &Connection, run: NewRun, id: String) -> Result<R
     let inserted = conn
         .prepare_cached(
             "INSERT INTO runs (id, workspace, flow_id, flow_version, plan_hash, input, trigger, \
-             trace_id, parent_run_id, retry_of, status, created_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             trace_id, parent_run_id, retry_of, status, created_ms, lease_owner, lease_epoch, \
+             lease_expires_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )
         .map_err(db)?
         .execute(params![
@@ -114,6 +115,11 @@ pub(crate) fn create_run(conn: &Connection, run: NewRun, id: String) -> Result<R
             run.retry_of,
             run.status.as_str(),
             run.created_ms,
+            run.lease.as_ref().map(|l| l.worker_id.as_str()),
+            i64::from(run.lease.is_some()),
+            run.lease
+                .as_ref()
+                .map(|l| run.created_ms.saturating_add(l.lease_ms)),
         ]);
     match inserted {
         Ok(_) => {}
@@ -132,6 +138,8 @@ pub(crate) struct EncodedRunUpdate {
     error: Option<Vec<u8>>,
     started_ms: Option<i64>,
     finished_ms: Option<i64>,
+    /// The new status ends the run (and so its lease, when committed).
+    terminal: bool,
 }
 
 impl EncodedRunUpdate {
@@ -142,6 +150,7 @@ impl EncodedRunUpdate {
             error: update.error.as_ref().map(encode_json).transpose()?,
             started_ms: update.started_ms,
             finished_ms: update.finished_ms,
+            terminal: update.status.is_some_and(|s| s.is_terminal()),
         })
     }
 }
@@ -328,13 +337,26 @@ pub(crate) fn commit(conn: &Connection, request: &EncodedCommit) -> Result<Commi
     }
     if let Some(update) = &request.run_update {
         apply_run_update(conn, run_id, update)?;
+        if update.terminal {
+            conn.prepare_cached(
+                "UPDATE runs SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1",
+            )
+            .map_err(db)?
+            .execute(params![run_id])
+            .map_err(db)?;
+        }
     }
     if !request.steps.is_empty() {
         let mut upsert = conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO steps (run_id, step_key, status, attempts, input, output, \
+                "INSERT INTO steps (run_id, step_key, status, attempts, input, output, \
                  error, logs, started_ms, finished_ms, duration_ms, cache_hit, idempotency_key) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                 ON CONFLICT (run_id, step_key) DO UPDATE SET status = excluded.status, \
+                 attempts = excluded.attempts, input = excluded.input, output = excluded.output, \
+                 error = excluded.error, logs = excluded.logs, started_ms = excluded.started_ms, \
+                 finished_ms = excluded.finished_ms, duration_ms = excluded.duration_ms, \
+                 cache_hit = excluded.cache_hit, idempotency_key = excluded.idempotency_key",
             )
             .map_err(db)?;
         for step in &request.steps {

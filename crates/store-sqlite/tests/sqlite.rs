@@ -20,6 +20,7 @@ fn new_run(created_ms: i64) -> NewRun {
         retry_of: None,
         status: RunStatus::Queued,
         created_ms,
+        lease: None,
     }
 }
 

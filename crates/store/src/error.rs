@@ -128,8 +128,10 @@ pub enum Error {
     #[error("the store is closed")]
     Closed,
     /// The backend failed.
+    // The cause is part of the message and deliberately not a `source`, so that printing the
+    // error chain does not repeat it.
     #[error("storage backend error: {0}")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    Backend(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl Error {

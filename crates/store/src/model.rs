@@ -201,6 +201,18 @@ pub struct NewRun {
     pub status: RunStatus,
     /// When it was created.
     pub created_ms: i64,
+    /// Creates the run already leased to this worker (epoch 1), so the process that makes a
+    /// run can drive it at once without a claim; `None` leaves it for any worker to claim.
+    pub lease: Option<NewLease>,
+}
+
+/// The lease a run is created with (see [`NewRun::lease`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLease {
+    /// The worker that holds it.
+    pub worker_id: String,
+    /// How long it lasts from `created_ms` unless renewed.
+    pub lease_ms: i64,
 }
 
 /// A stored run.
@@ -246,6 +258,19 @@ pub struct Run {
     pub lease_expires_ms: Option<i64>,
     /// The seq of the last journal record (0 when the journal is empty).
     pub last_seq: u64,
+}
+
+impl Run {
+    /// The lease the row records, when someone holds one (it may have expired).
+    pub fn lease(&self) -> Option<Lease> {
+        self.lease_owner.as_ref()?;
+        Some(Lease {
+            workspace: self.workspace.clone(),
+            run_id: self.id.clone(),
+            epoch: self.epoch,
+            expires_ms: self.lease_expires_ms.unwrap_or(self.created_ms),
+        })
+    }
 }
 
 /// Changes to a run; `None` leaves a field as it is.
@@ -504,7 +529,8 @@ pub struct CommitRequest {
     pub epoch: u64,
     /// Journal records to append, seqs contiguous.
     pub journal: Vec<JournalRecord>,
-    /// Changes to the run row.
+    /// Changes to the run row. An update to a terminal status also ends the lease: the run
+    /// is over and nobody needs to claim it again.
     pub run_update: Option<RunUpdate>,
     /// Step records to upsert.
     pub steps: Vec<StepRecord>,

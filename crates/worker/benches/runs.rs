@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aion_store::{ClaimRequest, DEFAULT_WORKSPACE, FlowFormat};
+use aion_store::{DEFAULT_WORKSPACE, FlowFormat};
 use aion_worker::{Config, Outcome, Parts, Runtime, Silent, StartRun, SystemClock};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
@@ -104,16 +104,15 @@ async fn one(bench: &Bench) {
     assert_eq!(output, Some(json!(1024)));
 }
 
-/// Creates, claims and drives one run to its end; returns its output.
+/// Creates one run (leased to the bench's runtime, as `aion run` and the server's `execute`
+/// do) and drives it to its end; returns its output.
 async fn finish(bench: &Bench) -> Option<serde_json::Value> {
-    let run = bench.rt.create_run(bench.start.clone()).await.unwrap();
-    let lease = bench
-        .rt
-        .claim_run(DEFAULT_WORKSPACE, &run.id)
-        .await
-        .unwrap()
-        .unwrap();
-    match bench.rt.drive(lease, None).await.unwrap() {
+    finish_on(&bench.rt, bench.start.clone()).await
+}
+
+async fn finish_on(rt: &Arc<Runtime>, start: StartRun) -> Option<serde_json::Value> {
+    let (run, lease) = rt.create_leased_run(start).await.unwrap();
+    match rt.drive_run(run, lease).await.unwrap() {
         Outcome::Finished(run) => run.output,
         other => panic!("the run did not finish: {other:?}"),
     }
@@ -139,28 +138,17 @@ fn sample(
     (times[0], times[times.len() / 2], times[times.len() - 1])
 }
 
+/// `count` runs started at once, each created and driven by its own task (as concurrent
+/// `execute` requests are).
 async fn many(bench: &Bench, count: u32) {
-    for _ in 0..count {
-        bench.rt.create_run(bench.start.clone()).await.unwrap();
-    }
-    let leases = bench
-        .rt
-        .store()
-        .claim(ClaimRequest {
-            worker_id: "worker".into(),
-            limit: count,
-            lease_ms: 30_000,
-            now_ms: bench.rt.now_ms(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(leases.len(), count as usize);
     let mut tasks = tokio::task::JoinSet::new();
-    for lease in leases {
-        tasks.spawn(bench.rt.drive(lease, None));
+    for _ in 0..count {
+        let rt = Arc::clone(&bench.rt);
+        let start = bench.start.clone();
+        tasks.spawn(async move { finish_on(&rt, start).await });
     }
     while let Some(done) = tasks.join_next().await {
-        assert!(matches!(done.unwrap().unwrap(), Outcome::Finished(_)));
+        assert_eq!(done.unwrap(), Some(json!(1024)));
     }
 }
 

@@ -92,20 +92,7 @@ pub(crate) async fn run(rt: Arc<Runtime>, attempt: Attempt, logs: Arc<Logs>) -> 
     }
     let timeout = attempt.timeout_ms.map(Duration::from_millis);
     let result = execute(&rt, &attempt, logs, timeout).await;
-    let result = result.and_then(|(value, port)| {
-        let size = serde_json::to_vec(&value).map_or(0, |b| b.len());
-        if size > rt.config.max_output_bytes {
-            Err(StepError::permanent(
-                "output_too_large",
-                format!(
-                    "the output is {size} bytes, more than the limit of {} bytes",
-                    rt.config.max_output_bytes
-                ),
-            ))
-        } else {
-            Ok((value, port))
-        }
-    });
+    let result = result.and_then(|out| bounded(&rt, out));
     let cache_put = match (&attempt.cache, &result) {
         (Some(cache), Ok((value, _))) => serde_json::to_vec(value).ok().map(|bytes| CachePut {
             key: cache.key.clone(),
@@ -121,6 +108,87 @@ pub(crate) async fn run(rt: Arc<Runtime>, attempt: Attempt, logs: Arc<Logs>) -> 
         cache_hit: false,
         cache_put,
     }
+}
+
+/// Fails an output bigger than the configured limit.
+fn bounded(
+    rt: &Runtime,
+    (value, port): (Value, Option<String>),
+) -> Result<(Value, Option<String>), StepError> {
+    let size = json_size(&value);
+    if size > rt.config.max_output_bytes {
+        Err(StepError::permanent(
+            "output_too_large",
+            format!(
+                "the output is {size} bytes, more than the limit of {} bytes",
+                rt.config.max_output_bytes
+            ),
+        ))
+    } else {
+        Ok((value, port))
+    }
+}
+
+/// The length of `value` serialized as JSON, without building the text.
+fn json_size(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
+}
+
+/// Runs one attempt of a pure node in the caller's task: no cache lookup (the caller runs
+/// only uncached steps this way), panics caught, the output size bounded.
+pub(crate) fn compute(
+    rt: &Runtime,
+    node: &dyn aion_node_sdk::Compute,
+    attempt: &Attempt,
+    logs: &Logs,
+) -> Done {
+    let ctx = Context {
+        run_id: &attempt.run_id,
+        step_id: &attempt.step_id,
+        attempt: attempt.attempt,
+        idempotency_key: &attempt.idempotency_key,
+        config: &attempt.config,
+        credential: None,
+        log: logs,
+    };
+    let computed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.compute(ctx)));
+    let result = match computed {
+        Ok(Ok(out)) => bounded(rt, (out.value, out.port)),
+        Ok(Err(e)) => Err(StepError {
+            kind: e.kind,
+            message: e.message,
+            retryable: e.retryable,
+            details: e.details,
+        }),
+        Err(payload) => Err(StepError::permanent("panic", panic_message(&*payload))),
+    };
+    Done {
+        result,
+        cache_hit: false,
+        cache_put: None,
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "the node panicked".to_owned())
 }
 
 async fn execute(
@@ -149,6 +217,13 @@ async fn execute(
                 "unavailable",
                 format!("`{}` is interpreted by the engine", attempt.node_type),
             ));
+        }
+        Execution::Pure(node) => {
+            // A cached pure step: its cache lookup already happened; compute it here.
+            let node = Arc::clone(node);
+            let attempt = attempt.clone();
+            let rt = Arc::clone(rt);
+            tokio::spawn(async move { compute(&rt, &*node, &attempt, &logs).result })
         }
         Execution::Action(node) => {
             let node = Arc::clone(node);
@@ -200,12 +275,7 @@ async fn execute(
         Ok(result) => result,
         Err(error) if error.is_panic() => {
             let payload = error.into_panic();
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "the node panicked".to_owned());
-            Err(StepError::permanent("panic", message))
+            Err(StepError::permanent("panic", panic_message(&*payload)))
         }
         Err(_) => Err(StepError::retryable(
             "cancelled",

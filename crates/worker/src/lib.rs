@@ -140,6 +140,8 @@ pub struct Runtime {
     observer: Arc<dyn Observer>,
     config: Config,
     plans: Mutex<BTreeMap<String, Arc<CompiledPlan>>>,
+    /// Flow versions this runtime stored or found, by workspace, flow id and plan hash.
+    versions: Mutex<BTreeMap<(String, String, String), u32>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -170,6 +172,7 @@ impl Runtime {
             observer: parts.observer,
             config: parts.config,
             plans: Mutex::new(BTreeMap::new()),
+            versions: Mutex::new(BTreeMap::new()),
             shutdown,
         })
     }
@@ -193,6 +196,26 @@ impl Runtime {
     /// Whether [`Runtime::shutdown`] was called.
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
+    }
+
+    /// A plan compiled before, by plan hash.
+    pub(crate) fn cached_plan(&self, hash: &str) -> Option<Arc<CompiledPlan>> {
+        self.plans.lock().ok()?.get(hash).cloned()
+    }
+
+    /// Compiles `plan` into the cache unless it is there already.
+    pub(crate) fn prime_plan(&self, plan: &aion_plan::Plan) -> Result<(), Error> {
+        if self.cached_plan(&plan.hash).is_some() {
+            return Ok(());
+        }
+        let compiled = Arc::new(
+            CompiledPlan::new(plan.clone(), &self.engine)
+                .map_err(|e| Error::Plan(e.to_string()))?,
+        );
+        if let Ok(mut plans) = self.plans.lock() {
+            plans.insert(plan.hash.clone(), compiled);
+        }
+        Ok(())
     }
 
     /// The plan of a flow version, compiled once per plan hash.

@@ -47,39 +47,46 @@ pub struct RetryPlan {
 
 impl Runtime {
     /// Stores the flow version (reusing the latest when its plan is the same) and creates a
-    /// queued run of it.
+    /// queued run of it, for any worker to claim.
     pub async fn create_run(&self, start: StartRun) -> Result<Run, Error> {
+        self.new_run(start, None).await
+    }
+
+    /// Like [`Runtime::create_run`], but the run is created already leased to this runtime,
+    /// so [`Runtime::drive_run`] can drive it at once: no claim, no reads.
+    pub async fn create_leased_run(&self, start: StartRun) -> Result<(Run, Lease), Error> {
+        let run = self.new_run(start, Some(self.new_lease())).await?;
+        let lease = run.lease().ok_or_else(|| {
+            Error::Invalid(format!("run `{}` was created without its lease", run.id))
+        })?;
+        Ok((run, lease))
+    }
+
+    /// The lease a run this runtime creates for itself starts with.
+    pub(crate) fn new_lease(&self) -> aion_store::NewLease {
+        aion_store::NewLease {
+            worker_id: self.config.worker_id.clone(),
+            lease_ms: self.config.lease_ms,
+        }
+    }
+
+    async fn new_run(
+        &self,
+        start: StartRun,
+        lease: Option<aion_store::NewLease>,
+    ) -> Result<Run, Error> {
         let now = self.now_ms();
         let flow_id = start.plan.flow.id.clone();
-        let latest = self
-            .store
-            .get_flow(&start.workspace, &flow_id, None)
-            .await?;
-        let version = match latest {
-            Some(v) if v.plan_hash == start.plan.hash => v,
-            _ => {
-                self.store
-                    .put_flow(NewFlowVersion {
-                        workspace: start.workspace.clone(),
-                        flow_id: flow_id.clone(),
-                        document: start.document,
-                        format: start.format,
-                        plan: serde_json::to_value(&start.plan)
-                            .map_err(|e| Error::Plan(e.to_string()))?,
-                        plan_hash: start.plan.hash.clone(),
-                        created_ms: now,
-                    })
-                    .await?
-            }
-        };
+        let version = self.flow_version(&start, now).await?;
+        self.prime_plan(&start.plan)?;
         Ok(self
             .store
             .create_run(NewRun {
                 id: None,
                 workspace: start.workspace,
                 flow_id,
-                flow_version: version.version,
-                plan_hash: version.plan_hash,
+                flow_version: version,
+                plan_hash: start.plan.hash,
                 input: start.input,
                 trigger: Value::Null,
                 trace_id: None,
@@ -87,8 +94,48 @@ impl Runtime {
                 retry_of: None,
                 status: RunStatus::Queued,
                 created_ms: now,
+                lease,
             })
             .await?)
+    }
+
+    /// The version of `start`'s flow with its plan: one this runtime already stored or found
+    /// (versions never change), else the latest when its plan is the same, else a new one.
+    async fn flow_version(&self, start: &StartRun, now: i64) -> Result<u32, Error> {
+        let key = (
+            start.workspace.clone(),
+            start.plan.flow.id.clone(),
+            start.plan.hash.clone(),
+        );
+        if let Some(version) = self.versions.lock().ok().and_then(|v| v.get(&key).copied()) {
+            return Ok(version);
+        }
+        let latest = self
+            .store
+            .get_flow(&start.workspace, &start.plan.flow.id, None)
+            .await?;
+        let version = match latest {
+            Some(v) if v.plan_hash == start.plan.hash => v.version,
+            _ => {
+                self.store
+                    .put_flow(NewFlowVersion {
+                        workspace: start.workspace.clone(),
+                        flow_id: start.plan.flow.id.clone(),
+                        document: start.document.clone(),
+                        format: start.format,
+                        plan: serde_json::to_value(&start.plan)
+                            .map_err(|e| Error::Plan(e.to_string()))?,
+                        plan_hash: start.plan.hash.clone(),
+                        created_ms: now,
+                    })
+                    .await?
+                    .version
+            }
+        };
+        if let Ok(mut versions) = self.versions.lock() {
+            versions.insert(key, version);
+        }
+        Ok(version)
     }
 
     /// Claims one particular run, giving back any other run the claim handed out. `None` when
@@ -171,6 +218,7 @@ impl Runtime {
             retry_of: Some(old.id),
             status: RunStatus::Queued,
             created_ms: self.now_ms(),
+            lease: None,
         };
         Ok(RetryPlan { run, seed, reused })
     }

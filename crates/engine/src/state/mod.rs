@@ -401,13 +401,18 @@ impl RunState {
                 output,
                 port,
                 cache_hit,
-                ..
+                at_ms,
             } => {
                 self.touched.insert(key.clone());
                 if let Some(record) = self.inner.steps.get_mut(&key)
                     && record.status == StepStatus::Running
                     && record.attempts == attempt
                 {
+                    // A pure step computed inline journals no start of its own: it started
+                    // when it finished.
+                    if record.started_at_ms.is_none() {
+                        record.started_at_ms = Some(at_ms);
+                    }
                     record.cache_hit = cache_hit;
                     let port = port.unwrap_or_else(|| OUT_PORT.to_owned());
                     self.queue.push_back(Work::Finish(
@@ -511,6 +516,9 @@ impl RunState {
         };
         if record.status != StepStatus::Running || record.attempts != attempt {
             return;
+        }
+        if record.started_at_ms.is_none() {
+            record.started_at_ms = Some(at_ms);
         }
         if error.retryable && attempt < step.retry.max_attempts {
             let delay = retry_delay(&step.retry, attempt, &mut self.inner.rng);

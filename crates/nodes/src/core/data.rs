@@ -1,12 +1,10 @@
 //! Data and utility nodes: `core.set`, `core.transform`, `core.code`, `core.fail`, `core.log`
-//! and `core.noop`. The ones that only need their resolved config run here; `core.transform`
-//! reads the whole run scope, which only the engine has, so the engine runs it.
+//! and `core.noop`. The ones that only need their resolved config are pure ([`Compute`]) and run
+//! here; `core.transform` runs jq, which the engine owns, so the engine runs it.
 
 use std::sync::Arc;
 
-use aion_node_sdk::{
-    BoxFuture, Category, Context, Execute, Execution, LogLevel, Manifest, NodeError, Output,
-};
+use aion_node_sdk::{Category, Compute, Context, Execution, LogLevel, Manifest, NodeError, Output};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -102,30 +100,26 @@ fn read_config<T: serde::de::DeserializeOwned>(ctx: &Context<'_>) -> Result<T, N
 #[derive(Debug)]
 struct Set;
 
-impl Execute for Set {
-    fn execute<'a>(&'a self, ctx: Context<'a>) -> BoxFuture<'a, Result<Output, NodeError>> {
-        Box::pin(async move {
-            let config: SetConfig = read_config(&ctx)?;
-            Ok(Output::new(config.value))
-        })
+impl Compute for Set {
+    fn compute(&self, ctx: Context<'_>) -> Result<Output, NodeError> {
+        let config: SetConfig = read_config(&ctx)?;
+        Ok(Output::new(config.value))
     }
 }
 
 #[derive(Debug)]
 struct Fail;
 
-impl Execute for Fail {
-    fn execute<'a>(&'a self, ctx: Context<'a>) -> BoxFuture<'a, Result<Output, NodeError>> {
-        Box::pin(async move {
-            let config: FailConfig = read_config(&ctx)?;
-            let error = NodeError::permanent(
-                config.kind.unwrap_or_else(|| "flow_failed".to_owned()),
-                config.message,
-            );
-            Err(match config.details {
-                Some(details) => error.with_details(details),
-                None => error,
-            })
+impl Compute for Fail {
+    fn compute(&self, ctx: Context<'_>) -> Result<Output, NodeError> {
+        let config: FailConfig = read_config(&ctx)?;
+        let error = NodeError::permanent(
+            config.kind.unwrap_or_else(|| "flow_failed".to_owned()),
+            config.message,
+        );
+        Err(match config.details {
+            Some(details) => error.with_details(details),
+            None => error,
         })
     }
 }
@@ -133,26 +127,24 @@ impl Execute for Fail {
 #[derive(Debug)]
 struct Log;
 
-impl Execute for Log {
-    fn execute<'a>(&'a self, ctx: Context<'a>) -> BoxFuture<'a, Result<Output, NodeError>> {
-        Box::pin(async move {
-            let config: LogConfig = read_config(&ctx)?;
-            let fields = config.fields.map(serde_json::Value::Object);
-            ctx.log.log(config.level, &config.message, fields.as_ref());
-            Ok(Output::new(serde_json::json!({
-                "level": config.level,
-                "message": config.message,
-            })))
-        })
+impl Compute for Log {
+    fn compute(&self, ctx: Context<'_>) -> Result<Output, NodeError> {
+        let config: LogConfig = read_config(&ctx)?;
+        let fields = config.fields.map(serde_json::Value::Object);
+        ctx.log.log(config.level, &config.message, fields.as_ref());
+        Ok(Output::new(serde_json::json!({
+            "level": config.level,
+            "message": config.message,
+        })))
     }
 }
 
 #[derive(Debug)]
 struct Noop;
 
-impl Execute for Noop {
-    fn execute<'a>(&'a self, _ctx: Context<'a>) -> BoxFuture<'a, Result<Output, NodeError>> {
-        Box::pin(async move { Ok(Output::new(serde_json::Value::Null)) })
+impl Compute for Noop {
+    fn compute(&self, _ctx: Context<'_>) -> Result<Output, NodeError> {
+        Ok(Output::new(serde_json::Value::Null))
     }
 }
 
@@ -163,7 +155,7 @@ pub(crate) fn manifests() -> Vec<Manifest> {
             "Set",
             "Builds a value from literals and expressions and outputs it.",
             Category::Data,
-            Execution::Action(Arc::new(Set)),
+            Execution::Pure(Arc::new(Set)),
         ),
         manifest::<TransformConfig>(
             "core.transform",
@@ -184,21 +176,21 @@ pub(crate) fn manifests() -> Vec<Manifest> {
             "Fail",
             "Fails the step with a message and kind; routed to an error edge or failing the run.",
             Category::Utility,
-            Execution::Action(Arc::new(Fail)),
+            Execution::Pure(Arc::new(Fail)),
         ),
         manifest::<LogConfig>(
             "core.log",
             "Log",
             "Writes a line, with optional fields, into the run history.",
             Category::Utility,
-            Execution::Action(Arc::new(Log)),
+            Execution::Pure(Arc::new(Log)),
         ),
         manifest::<NoopConfig>(
             "core.noop",
             "No-op",
             "Does nothing and outputs null; useful as a join point or placeholder branch.",
             Category::Utility,
-            Execution::Action(Arc::new(Noop)),
+            Execution::Pure(Arc::new(Noop)),
         ),
     ]
 }
@@ -219,7 +211,7 @@ mod tests {
     }
 
     fn run(
-        node: &dyn Execute,
+        node: &dyn Compute,
         config: serde_json::Value,
         sink: &Lines,
     ) -> Result<Output, NodeError> {
@@ -232,18 +224,7 @@ mod tests {
             credential: None,
             log: sink,
         };
-        block_on(node.execute(ctx))
-    }
-
-    /// The nodes under test never await anything pending, so one poll finishes them.
-    fn block_on<T>(future: BoxFuture<'_, T>) -> T {
-        let mut future = future;
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        match future.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(value) => value,
-            std::task::Poll::Pending => panic!("node future was pending"),
-        }
+        node.compute(ctx)
     }
 
     #[test]

@@ -178,6 +178,7 @@ pub(crate) fn new_run(workspace: &str, flow_id: &str, created_ms: i64) -> NewRun
         retry_of: None,
         status: RunStatus::Queued,
         created_ms,
+        lease: None,
     }
 }
 

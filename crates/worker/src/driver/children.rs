@@ -26,6 +26,7 @@ impl Driver {
             retry_of: None,
             status: RunStatus::Queued,
             created_ms: self.rt.now_ms(),
+            lease: None,
         }
     }
 
@@ -61,23 +62,30 @@ impl Driver {
             }
             return Ok(());
         };
-        let created = self
-            .rt
-            .store
-            .create_run(self.queued_run(Some(id.clone()), found, input))
-            .await;
+        let mut new_run = self.queued_run(Some(id.clone()), found, input);
+        new_run.lease = Some(self.rt.new_lease());
+        let created = self.rt.store.create_run(new_run).await;
+        let rt = Arc::clone(&self.rt);
         match created {
-            Ok(_) => {}
-            Err(e) if e.kind() == aion_store::ErrorKind::AlreadyExists => {}
+            // Created leased to this worker: drive it from its row.
+            Ok(run) => {
+                if let Some(lease) = run.lease() {
+                    tokio::spawn(async move {
+                        let _ = rt.drive_run(run, lease).await;
+                    });
+                }
+            }
+            // Created before a crash: whoever can claim it drives it.
+            Err(e) if e.kind() == aion_store::ErrorKind::AlreadyExists => {
+                let ws = self.workspace.clone();
+                tokio::spawn(async move {
+                    if let Ok(Some(lease)) = rt.claim_run(&ws, &id).await {
+                        let _ = rt.drive(lease, None).await;
+                    }
+                });
+            }
             Err(e) => return Err(e.into()),
         }
-        let rt = Arc::clone(&self.rt);
-        let ws = self.workspace.clone();
-        tokio::spawn(async move {
-            if let Ok(Some(lease)) = rt.claim_run(&ws, &id).await {
-                let _ = rt.drive(lease, None).await;
-            }
-        });
         Ok(())
     }
 

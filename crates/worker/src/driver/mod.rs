@@ -19,6 +19,11 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::invoke::{self, Attempt, Done, Logs};
+
+/// The most journal records, and bytes of them, staged by a chain of pure steps before they
+/// are committed anyway, which bounds the memory they hold and the work a crash can lose.
+const MAX_STAGED: usize = 512;
+const MAX_STAGED_BYTES: usize = 4 << 20;
 use crate::journal::{self, history};
 use crate::{Error, Progress, Runtime, failpoints};
 
@@ -73,6 +78,14 @@ struct Driver {
     prestarted: BTreeSet<(StepKey, u32)>,
     /// Events applied but not committed yet, see [`Driver::flush`].
     staged: Staged,
+    /// The run row as of the last commit (only this driver changes it while it holds the lease).
+    row: Run,
+    /// The start instant, until a commit carries it.
+    start_ms: Option<i64>,
+    /// A commit of pure steps' records still on its way (see [`Driver::drain`]).
+    detached: Option<tokio::task::JoinHandle<Result<aion_store::CommitReceipt, aion_store::Error>>>,
+    /// Bytes of journal payload staged.
+    staged_bytes: usize,
 }
 
 /// Applied events waiting for one commit, with their extra writes and actions.
@@ -102,36 +115,62 @@ impl Runtime {
         seed: Option<Seed>,
     ) -> aion_store::BoxFuture<'static, Result<Outcome, Error>> {
         let rt = Arc::clone(self);
-        Box::pin(async move { rt.drive_inner(lease, seed).await })
+        Box::pin(async move { rt.drive_inner(lease, seed, None).await })
+    }
+
+    /// Drives a run this runtime just created with [`Runtime::create_leased_run`]: `run` is its
+    /// row as created, so nothing needs to be read before the first step.
+    pub fn drive_run(
+        self: &Arc<Self>,
+        run: Run,
+        lease: Lease,
+    ) -> aion_store::BoxFuture<'static, Result<Outcome, Error>> {
+        let rt = Arc::clone(self);
+        Box::pin(async move { rt.drive_inner(lease, None, Some(run)).await })
     }
 
     async fn drive_inner(
         self: &Arc<Self>,
         lease: Lease,
         seed: Option<Seed>,
+        known: Option<Run>,
     ) -> Result<Outcome, Error> {
         let ws = lease.workspace.clone();
-        let run = self
-            .store
-            .get_run(&ws, &lease.run_id)
-            .await?
-            .ok_or_else(|| Error::Invalid(format!("run `{}` not found", lease.run_id)))?;
+        let run = match known {
+            Some(run) => run,
+            None => self
+                .store
+                .get_run(&ws, &lease.run_id)
+                .await?
+                .ok_or_else(|| Error::Invalid(format!("run `{}` not found", lease.run_id)))?,
+        };
         if run.status.is_terminal() {
             self.release(&lease).await;
             return Ok(Outcome::Finished(Box::new(run)));
         }
-        let flow = self
-            .store
-            .get_flow(&ws, &run.flow_id, Some(run.flow_version))
-            .await?
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "flow `{}` version {} not found",
-                    run.flow_id, run.flow_version
-                ))
-            })?;
-        let plan = self.compiled(&flow.plan, &flow.plan_hash)?;
-        let records = self.store.read_journal(&ws, &run.id).await?;
+        let plan = match self.cached_plan(&run.plan_hash) {
+            Some(plan) => plan,
+            None => {
+                let flow = self
+                    .store
+                    .get_flow(&ws, &run.flow_id, Some(run.flow_version))
+                    .await?
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "flow `{}` version {} not found",
+                            run.flow_id, run.flow_version
+                        ))
+                    })?;
+                self.compiled(&flow.plan, &flow.plan_hash)?
+            }
+        };
+        // A run whose journal is empty needs no read (a fresh run, or one created by a crash
+        // between its row and its first commit, whose row says so).
+        let records = if run.last_seq == 0 {
+            Vec::new()
+        } else {
+            self.store.read_journal(&ws, &run.id).await?
+        };
         let events = journal::decode(&records)?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut driver = Driver {
@@ -151,10 +190,14 @@ impl Runtime {
             renewed_ms: self.now_ms(),
             prestarted: BTreeSet::new(),
             staged: Staged::default(),
+            row: run,
+            start_ms: None,
+            detached: None,
+            staged_bytes: 0,
         };
         if events.is_empty() {
             let seed = seed.unwrap_or_else(|| Seed {
-                events: vec![started(&run, self.now_ms())],
+                events: vec![started(&driver.row, self.now_ms())],
                 logs: BTreeMap::new(),
             });
             driver.start(seed).await?;
@@ -166,10 +209,9 @@ impl Runtime {
             driver.queue.extend(driver.state.pending());
         }
         let result = driver.run(&mut rx).await;
+        // The commit that finished the run also ended its lease.
         if !matches!(result, Ok(Outcome::Finished(_))) {
             driver.abort_all();
-            self.release(&lease).await;
-        } else {
             self.release(&lease).await;
         }
         result
@@ -211,7 +253,19 @@ fn seed_of(id: &str) -> u64 {
 
 impl Driver {
     /// Applies the first events of a run and commits them together.
-    async fn start(&mut self, seed: Seed) -> Result<(), Error> {
+    async fn start(&mut self, mut seed: Seed) -> Result<(), Error> {
+        if seed.events.len() == 1 && seed.logs.is_empty() {
+            // A plain start: `RunStarted` waits in the stage like any event, so a first chain
+            // of pure steps commits with it. A crash before that commit leaves an empty
+            // journal, and the run starts again from its row, the same way.
+            if let Some(event) = seed.events.pop() {
+                if let Event::RunStarted { at_ms, .. } = &event {
+                    self.start_ms = Some(*at_ms);
+                }
+                self.stage(event, Extras::default())?;
+            }
+            return Ok(());
+        }
         let mut journal = Vec::with_capacity(seed.events.len());
         for event in seed.events {
             self.last_seq += 1;
@@ -278,18 +332,10 @@ impl Driver {
         let mut shutdown = self.rt.shutdown.subscribe();
         let poll = Duration::from_millis(self.rt.config.poll_ms.max(10));
         loop {
-            while let Some(action) = self.queue.pop_front() {
-                self.perform(action).await?;
-            }
+            self.drain().await?;
             if self.state.status().is_finished() {
                 self.abort_all();
-                let run = self
-                    .rt
-                    .store
-                    .get_run(&self.workspace, &self.run_id)
-                    .await?
-                    .ok_or_else(|| Error::Invalid("the run disappeared".to_owned()))?;
-                return Ok(Outcome::Finished(Box::new(run)));
+                return Ok(Outcome::Finished(Box::new(self.row.clone())));
             }
             let stopping = self.rt.is_shutting_down();
             if stopping && self.in_flight.is_empty() {
@@ -466,29 +512,99 @@ impl Driver {
             }
             _ => return Ok(()),
         }
+        self.stage_result(done.key, done.attempt, done.done, done.logs)
+    }
+
+    /// Applies an attempt's result without committing it yet.
+    fn stage_result(
+        &mut self,
+        key: StepKey,
+        attempt: u32,
+        done: Done,
+        logs: Vec<aion_store::LogLine>,
+    ) -> Result<(), Error> {
         let at_ms = self.rt.now_ms();
-        let event = match done.done.result {
+        let event = match done.result {
             Ok((output, port)) => Event::StepSucceeded {
-                key: done.key.clone(),
-                attempt: done.attempt,
+                key: key.clone(),
+                attempt,
                 output,
                 port,
-                cache_hit: done.done.cache_hit,
+                cache_hit: done.cache_hit,
                 at_ms,
             },
             Err(error) => Event::StepFailed {
-                key: done.key.clone(),
-                attempt: done.attempt,
+                key: key.clone(),
+                attempt,
                 error,
                 at_ms,
             },
         };
         let extras = Extras {
-            cache: done.done.cache_put.into_iter().collect(),
-            logs: Some((done.key, done.logs)),
+            cache: done.cache_put.into_iter().collect(),
+            logs: Some((key, logs)),
             ..Extras::default()
         };
         self.stage(event, extras)
+    }
+
+    /// Applies the `StepStarted` of a pure step without journaling it: its result is journaled
+    /// in the same commit or not at all, so the start adds nothing a replay needs (the engine
+    /// takes a result without a start as starting when it finished).
+    fn start_inline(&mut self, event: Event) -> Vec<Action> {
+        self.state.apply(event)
+    }
+
+    /// The implementation of `node_type` when it is pure and the step is not cached (a cached
+    /// step looks its result up in the store first, so it runs as a task).
+    fn pure_node(&self, node_type: &str, cached: bool) -> Option<Arc<dyn aion_node_sdk::Compute>> {
+        if cached {
+            return None;
+        }
+        match &self.rt.catalog.get(node_type)?.execution {
+            aion_node_sdk::Execution::Pure(node) => Some(Arc::clone(node)),
+            _ => None,
+        }
+    }
+
+    /// Whether `action` is a pure step that may run before the staged events are committed.
+    fn runs_inline(&self, action: &Action) -> bool {
+        match action {
+            Action::InvokeStep {
+                node_type, cache, ..
+            } => self.pure_node(node_type, cache.is_some()).is_some(),
+            _ => false,
+        }
+    }
+
+    /// Performs queued actions until nothing is left to do without waiting. Pure steps run
+    /// inline and their events stay staged while everything the staged events ask for is
+    /// another pure step; anything else (a step with side effects, a timer, a child run, the
+    /// end of the run) is performed only after the staged events are committed. A chain of pure
+    /// steps therefore costs one commit, and no effect is ever visible outside the run before
+    /// the events that caused it are durable.
+    async fn drain(&mut self) -> Result<(), Error> {
+        loop {
+            while let Some(action) = self.queue.pop_front() {
+                self.perform(action).await?;
+            }
+            if self.staged.journal.is_empty() {
+                return self.settle().await;
+            }
+            let inline = !self.staged.actions.is_empty()
+                && self.staged.actions.iter().all(|a| self.runs_inline(a));
+            if inline {
+                if self.staged.journal.len() >= MAX_STAGED || self.staged_bytes >= MAX_STAGED_BYTES
+                {
+                    // Commit what the chain has so far while it goes on computing.
+                    self.flush_detached().await?;
+                }
+                let actions = std::mem::take(&mut self.staged.actions);
+                self.queue.extend(actions);
+            } else {
+                self.flush().await?;
+            }
+        }
     }
 
     /// Carries out one action.
@@ -514,6 +630,7 @@ impl Driver {
                     .step(&key)
                     .map(|s| s.id.clone())
                     .unwrap_or_default();
+                let pure = self.pure_node(&node_type, cache.is_some());
                 if !self.prestarted.remove(&(key.clone(), attempt)) {
                     let event = Event::StepStarted {
                         key: key.clone(),
@@ -521,7 +638,12 @@ impl Driver {
                         fencing: self.epoch,
                         at_ms: self.rt.now_ms(),
                     };
-                    self.event(event, Extras::default()).await?;
+                    if pure.is_some() {
+                        let more = self.start_inline(event);
+                        self.queue.extend(more);
+                    } else {
+                        self.event(event, Extras::default()).await?;
+                    }
                 }
                 self.rt.observer.report(Progress::StepStarted {
                     run_id: self.run_id.clone(),
@@ -539,6 +661,12 @@ impl Driver {
                     timeout_ms,
                     cache,
                 };
+                if let Some(node) = pure {
+                    // Computed here and staged: see `Driver::drain` for when it is committed.
+                    let logs = Logs::new(Arc::clone(&self.rt.clock));
+                    let done = invoke::compute(&self.rt, &*node, &spec, &logs);
+                    return self.stage_result(key, attempt, done, logs.take());
+                }
                 let rt = Arc::clone(&self.rt);
                 let tx = self.tx.clone();
                 let logs = Logs::new(Arc::clone(&rt.clock));
@@ -597,6 +725,7 @@ impl Driver {
         if let Some((key, lines)) = extras.logs.take() {
             self.logs.entry(key).or_default().extend(lines);
         }
+        self.staged_bytes += records.iter().map(|r| r.payload.len()).sum::<usize>();
         let staged = &mut self.staged;
         staged.journal.extend(records);
         staged.extras.timers.extend(extras.timers);
@@ -611,8 +740,9 @@ impl Driver {
     /// their actions: nothing an event causes starts before the event is durable.
     async fn flush(&mut self) -> Result<(), Error> {
         let staged = std::mem::take(&mut self.staged);
+        self.staged_bytes = 0;
         if staged.journal.is_empty() {
-            return Ok(());
+            return self.settle().await;
         }
         let steps = self.changed_steps(Some(&staged.actions));
         let update = self.run_update(&staged.actions);
@@ -620,6 +750,37 @@ impl Driver {
             .await?;
         self.queue.extend(staged.actions);
         Ok(())
+    }
+
+    /// Sends the staged events' commit without waiting for it, keeping their actions staged:
+    /// only pure steps may go on meanwhile, and whatever next needs durability waits for it
+    /// ([`Driver::settle`]). At most one such commit is on its way, so commits stay in order.
+    async fn flush_detached(&mut self) -> Result<(), Error> {
+        self.settle().await?;
+        let journal = std::mem::take(&mut self.staged.journal);
+        let extras = std::mem::take(&mut self.staged.extras);
+        self.staged_bytes = 0;
+        let actions = std::mem::take(&mut self.staged.actions);
+        let steps = self.changed_steps(Some(&actions));
+        let update = self.run_update(&actions);
+        self.staged.actions = actions;
+        let request = self.request(journal, Some(update), steps, extras)?;
+        let store = Arc::clone(&self.rt.store);
+        self.detached = Some(tokio::spawn(async move { store.commit(request).await }));
+        Ok(())
+    }
+
+    /// Waits for the detached commit, if one is on its way.
+    async fn settle(&mut self) -> Result<(), Error> {
+        let Some(handle) = self.detached.take() else {
+            return Ok(());
+        };
+        let receipt = handle
+            .await
+            .map_err(|e| Error::Invalid(format!("a commit task failed: {e}")))??;
+        self.committed_through(receipt);
+        failpoints::hit(failpoints::AFTER_COMMIT)
+            .map_err(|_| Error::Injected(failpoints::AFTER_COMMIT))
     }
 
     /// Applies a `StepStarted` for every step `actions` will invoke and appends it to `journal`,
@@ -650,18 +811,25 @@ impl Driver {
                 fencing: self.epoch,
                 at_ms: self.rt.now_ms(),
             };
+            self.prestarted.insert((key.clone(), *attempt));
+            if self.runs_inline(action) {
+                extra.extend(self.start_inline(event));
+                continue;
+            }
             self.last_seq += 1;
             journal.push(journal::encode(self.last_seq, &event)?);
             // A `StepStarted` only records the attempt's fencing token; queue anything it causes.
             extra.extend(self.state.apply(event));
-            self.prestarted.insert((key.clone(), *attempt));
         }
         Ok(extra)
     }
 
     /// The run row after the last event.
     fn run_update(&mut self, actions: &[Action]) -> RunUpdate {
-        let mut update = RunUpdate::default();
+        let mut update = RunUpdate {
+            started_ms: self.start_ms.take(),
+            ..RunUpdate::default()
+        };
         let status = match self.state.status() {
             EngineStatus::Succeeded => RunStatus::Succeeded,
             EngineStatus::Failed => RunStatus::Failed,
@@ -781,27 +949,67 @@ impl Driver {
         steps: Vec<aion_store::StepRecord>,
         extras: Extras,
     ) -> Result<(), Error> {
-        failpoints::hit(failpoints::BEFORE_COMMIT)
-            .map_err(|_| Error::Injected(failpoints::BEFORE_COMMIT))?;
-        let receipt = self
-            .rt
-            .store
-            .commit(CommitRequest {
-                workspace: self.workspace.clone(),
-                run_id: self.run_id.clone(),
-                epoch: self.epoch,
-                journal,
-                run_update,
-                steps,
-                timers: extras.timers,
-                consume_signals: extras.consume_signals,
-                cache: extras.cache,
-            })
-            .await?;
-        self.last_seq = receipt.last_seq;
+        self.settle().await?;
+        let request = self.request(journal, run_update, steps, extras)?;
+        let receipt = self.rt.store.commit(request).await?;
+        self.committed_through(receipt);
         failpoints::hit(failpoints::AFTER_COMMIT)
             .map_err(|_| Error::Injected(failpoints::AFTER_COMMIT))?;
         Ok(())
+    }
+
+    /// A commit request under the run's lease; the run row is updated as the store will.
+    fn request(
+        &mut self,
+        journal: Vec<aion_store::JournalRecord>,
+        run_update: Option<RunUpdate>,
+        steps: Vec<aion_store::StepRecord>,
+        extras: Extras,
+    ) -> Result<CommitRequest, Error> {
+        failpoints::hit(failpoints::BEFORE_COMMIT)
+            .map_err(|_| Error::Injected(failpoints::BEFORE_COMMIT))?;
+        if let Some(update) = &run_update {
+            apply(&mut self.row, update.clone());
+        }
+        Ok(CommitRequest {
+            workspace: self.workspace.clone(),
+            run_id: self.run_id.clone(),
+            epoch: self.epoch,
+            journal,
+            run_update,
+            steps,
+            timers: extras.timers,
+            consume_signals: extras.consume_signals,
+            cache: extras.cache,
+        })
+    }
+
+    fn committed_through(&mut self, receipt: aion_store::CommitReceipt) {
+        self.last_seq = self.last_seq.max(receipt.last_seq);
+        self.row.last_seq = receipt.last_seq;
+    }
+}
+
+/// `update` applied to a run row, as the store applies it.
+fn apply(row: &mut Run, update: RunUpdate) {
+    if let Some(status) = update.status {
+        row.status = status;
+        if status.is_terminal() {
+            row.lease_owner = None;
+            row.lease_expires_ms = None;
+        }
+    }
+    if update.output.is_some() {
+        row.output = update.output;
+    }
+    if update.error.is_some() {
+        row.error = update.error;
+    }
+    if update.started_ms.is_some() {
+        row.started_ms = update.started_ms;
+    }
+    if update.finished_ms.is_some() {
+        row.finished_ms = update.finished_ms;
     }
 }
 
