@@ -131,9 +131,9 @@ fn run_writer(conn: &mut Connection, rx: &Receiver<WriteJob>, kick: &SyncSender<
 /// The least time between two checkpoints.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
-/// Copies committed WAL frames into the database file, off the writer's path (the writer has
-/// SQLite's automatic checkpoints turned off, which would otherwise stall a commit now and
-/// then). A passive checkpoint never blocks the writer or readers; once it has copied
+/// Copies committed WAL frames into the database file, off the writer's path: SQLite's
+/// automatic checkpoint, run by the committing writer once the WAL holds 1,000 pages, stalls
+/// that commit (it stays on only under `full` durability, see `schema::open_writer`). A passive checkpoint never blocks the writer or readers; once it has copied
 /// everything, the next commit starts the WAL again from its beginning. Runs after commits, at
 /// most every [`CHECKPOINT_EVERY`], and once more, truncating the WAL, when the writer stops.
 fn run_checkpointer(conn: &Connection, kicked: &Receiver<()>) {

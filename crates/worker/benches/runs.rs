@@ -12,6 +12,10 @@ use aion_worker::{Config, Outcome, Parts, Runtime, Silent, StartRun, SystemClock
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
+/// The allocator the `aion` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn flow() -> String {
     chain(10)
 }

@@ -120,6 +120,11 @@ pub enum Progress {
 pub trait Observer: Send + Sync + std::fmt::Debug {
     /// One report.
     fn report(&self, progress: Progress);
+
+    /// Whether step reports are wanted at all; `false` spares building them.
+    fn wants_steps(&self) -> bool {
+        true
+    }
 }
 
 /// An observer that ignores everything.
@@ -128,6 +133,10 @@ pub struct Silent;
 
 impl Observer for Silent {
     fn report(&self, _progress: Progress) {}
+
+    fn wants_steps(&self) -> bool {
+        false
+    }
 }
 
 /// Everything the runs of one process share.

@@ -623,7 +623,6 @@ impl Driver {
                 if self.rt.is_shutting_down() || self.in_flight.contains_key(&key) {
                     return Ok(());
                 }
-                let display = self.state.plan().display(&key);
                 let step_id = self
                     .state
                     .plan()
@@ -645,11 +644,13 @@ impl Driver {
                         self.event(event, Extras::default()).await?;
                     }
                 }
-                self.rt.observer.report(Progress::StepStarted {
-                    run_id: self.run_id.clone(),
-                    step: display,
-                    attempt,
-                });
+                if self.rt.observer.wants_steps() {
+                    self.rt.observer.report(Progress::StepStarted {
+                        run_id: self.run_id.clone(),
+                        step: self.state.plan().display(&key),
+                        attempt,
+                    });
+                }
                 let spec = Attempt {
                     workspace: self.workspace.clone(),
                     run_id: self.run_id.clone(),
@@ -903,7 +904,8 @@ impl Driver {
             let before = self.committed.insert(key.clone(), snap).map(|s| s.0);
             let logs = self.logs.get(key).cloned().unwrap_or_default();
             out.push(history(record, logs));
-            if before != Some(record.status)
+            if self.rt.observer.wants_steps()
+                && before != Some(record.status)
                 && record.status != StepStatus::Running
                 && record.status != StepStatus::Looping
             {
