@@ -99,7 +99,11 @@ pub(crate) fn run(
             Ok(Outcome::Released) => Err(anyhow::anyhow!("its lease was given back")),
             Err(error) => Err(error.into()),
         };
-        Ok(report(&finished.context(Unfinished(id))?))
+        let code = report(&finished.context(Unfinished(id))?);
+        // Runs this one started (sub-flows that were not awaited, its `on_error` flow) finish
+        // before the process exits, rather than waiting for a worker.
+        rt.wait_background().await;
+        Ok(code)
     })
 }
 
@@ -128,7 +132,9 @@ pub(crate) async fn finish(
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
-    Ok(report(&run))
+    let code = report(&run);
+    rt.wait_background().await;
+    Ok(code)
 }
 
 /// Prints a finished run's output (stdout) or error (stderr) and returns the exit code.

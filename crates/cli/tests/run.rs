@@ -448,11 +448,23 @@ edges:
     let run_id = run_id_of(&err(&output));
     let children = out(&aion(dir.path(), &["runs", "list", "--flow", "child"]));
     assert!(children.contains(&format!("{run_id}/sub")), "{children}");
+    // The `on_error` flow ran to its end within `aion run`: two succeeded `alert` runs now
+    // (the one above and the one the failure started), none left queued.
+    assert!(
+        err(&output).contains("started the on_error flow `alert`"),
+        "{}",
+        err(&output)
+    );
     let alerts = out(&aion(
+        dir.path(),
+        &["runs", "list", "--flow", "alert", "--status", "succeeded"],
+    ));
+    assert_eq!(alerts.lines().count(), 3, "{alerts}");
+    let queued = out(&aion(
         dir.path(),
         &["runs", "list", "--flow", "alert", "--status", "queued"],
     ));
-    assert_eq!(alerts.lines().count(), 2, "{alerts}");
+    assert_eq!(queued.lines().count(), 1, "{queued}");
 }
 
 #[test]

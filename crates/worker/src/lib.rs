@@ -151,6 +151,13 @@ pub struct Runtime {
     plans: Mutex<BTreeMap<String, Arc<CompiledPlan>>>,
     /// Flow versions this runtime stored or found, by workspace, flow id and plan hash.
     versions: Mutex<BTreeMap<(String, String, String), u32>>,
+    /// Parents waiting for a child run this runtime may drive, by child run id: the child's
+    /// driver wakes its parent when it ends, instead of the parent finding out at its next
+    /// poll.
+    waiting_parents: Mutex<BTreeMap<String, Arc<tokio::sync::Notify>>>,
+    /// Runs this runtime started from other runs (children, `on_error` flows) and drives in
+    /// tasks of their own.
+    background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -182,6 +189,8 @@ impl Runtime {
             config: parts.config,
             plans: Mutex::new(BTreeMap::new()),
             versions: Mutex::new(BTreeMap::new()),
+            waiting_parents: Mutex::new(BTreeMap::new()),
+            background: Mutex::new(Vec::new()),
             shutdown,
         })
     }
@@ -205,6 +214,68 @@ impl Runtime {
     /// Whether [`Runtime::shutdown`] was called.
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
+    }
+
+    /// Drives `run`, created leased to this runtime, in a task of its own.
+    pub(crate) fn drive_in_background(self: &Arc<Self>, run: aion_store::Run) {
+        let Some(lease) = run.lease() else { return };
+        let rt = Arc::clone(self);
+        self.track(tokio::spawn(async move {
+            let _ = rt.drive_run(run, lease).await;
+        }));
+    }
+
+    /// Keeps `task` until [`Runtime::wait_background`] (finished tasks are dropped as new ones
+    /// come, so a long-running worker keeps only the live ones).
+    pub(crate) fn track(&self, task: tokio::task::JoinHandle<()>) {
+        if let Ok(mut tasks) = self.background.lock() {
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(task);
+        }
+    }
+
+    /// Waits until every run this runtime started from another run (sub-flows, `on_error`
+    /// flows, and theirs) has been driven as far as it goes here. A process that exits after
+    /// its own run (`aion run`) calls this so that those runs are not cut off.
+    pub async fn wait_background(&self) {
+        loop {
+            let tasks = match self.background.lock() {
+                Ok(mut tasks) => std::mem::take(&mut *tasks),
+                Err(_) => return,
+            };
+            if tasks.is_empty() {
+                return;
+            }
+            for task in tasks {
+                let _ = task.await;
+            }
+        }
+    }
+
+    /// Wakes the parent waiting for `run_id`, if one waits in this process.
+    pub(crate) fn run_ended(&self, run_id: &str) {
+        let parent = self
+            .waiting_parents
+            .lock()
+            .ok()
+            .and_then(|mut waiting| waiting.remove(run_id));
+        if let Some(parent) = parent {
+            parent.notify_one();
+        }
+    }
+
+    /// Stops waiting for `run_id` (its end was seen some other way).
+    pub(crate) fn forget_child(&self, run_id: &str) {
+        if let Ok(mut waiting) = self.waiting_parents.lock() {
+            waiting.remove(run_id);
+        }
+    }
+
+    /// Asks to be woken through `parent` when the child run `run_id` ends here.
+    pub(crate) fn wait_for_child(&self, run_id: &str, parent: &Arc<tokio::sync::Notify>) {
+        if let Ok(mut waiting) = self.waiting_parents.lock() {
+            waiting.insert(run_id.to_owned(), Arc::clone(parent));
+        }
     }
 
     /// A plan compiled before, by plan hash.

@@ -329,3 +329,61 @@ edges:
     assert_eq!(run.status, RunStatus::Succeeded);
     assert_eq!(run.output, Some(json!(1)));
 }
+
+/// A parent waiting for a sub-flow driven in the same process hears of its end at once, not at
+/// its next poll (here an hour away), and an `on_error` flow runs in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_hears_of_its_child_at_once_and_on_error_flows_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        aion_store_sqlite::SqliteStore::open(dir.path(), aion_store_sqlite::Options::default())
+            .await
+            .unwrap();
+    let rt = Runtime::new(Parts {
+        store: Arc::new(store),
+        catalog: catalog(),
+        clock: Arc::new(SystemClock),
+        observer: Arc::new(Silent),
+        config: Config {
+            poll_ms: 3_600_000,
+            ..Config::default()
+        },
+    });
+    let child = "aion: 1\nid: child\nnodes:\n  - { id: c, type: core.set, config: { value: \"{{ inputs.x * 2 }}\" } }\noutput: \"{{ steps.c.output }}\"\n";
+    let alert = "aion: 1\nid: alert\nnodes:\n  - { id: n, type: core.noop }\n";
+    for (yaml, input) in [(child, json!({ "x": 1 })), (alert, json!({}))] {
+        let id = start(&rt, yaml, input).await;
+        assert_eq!(drive(&rt, &id).await.status, RunStatus::Succeeded);
+    }
+    let parent = r#"aion: 1
+id: parent
+on_error: { flow: alert }
+nodes:
+  - { id: sub, type: core.subflow, config: { flow: child, input: { x: 21 } } }
+  - { id: boom, type: core.fail, config: { message: "got {{ steps.sub.output }}" } }
+edges:
+  - { from: sub, to: boom }
+"#;
+    let id = start(&rt, parent, json!({})).await;
+    let run = tokio::time::timeout(std::time::Duration::from_secs(5), drive(&rt, &id))
+        .await
+        .expect("the parent waited for its next poll instead of hearing of its child");
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.as_ref().unwrap()["message"], json!("got 42"));
+    rt.wait_background().await;
+    let alerts = rt
+        .store()
+        .list_runs(
+            DEFAULT_WORKSPACE,
+            &aion_store::RunFilter {
+                flow_id: Some("alert".to_owned()),
+                ..aion_store::RunFilter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    let statuses: Vec<RunStatus> = alerts.runs.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [RunStatus::Succeeded, RunStatus::Succeeded]);
+}

@@ -65,24 +65,18 @@ impl Driver {
         let mut new_run = self.queued_run(Some(id.clone()), found, input);
         new_run.lease = Some(self.rt.new_lease());
         let created = self.rt.store.create_run(new_run).await;
-        let rt = Arc::clone(&self.rt);
         match created {
             // Created leased to this worker: drive it from its row.
-            Ok(run) => {
-                if let Some(lease) = run.lease() {
-                    tokio::spawn(async move {
-                        let _ = rt.drive_run(run, lease).await;
-                    });
-                }
-            }
+            Ok(run) => self.rt.drive_in_background(run),
             // Created before a crash: whoever can claim it drives it.
             Err(e) if e.kind() == aion_store::ErrorKind::AlreadyExists => {
+                let rt = Arc::clone(&self.rt);
                 let ws = self.workspace.clone();
-                tokio::spawn(async move {
+                self.rt.track(tokio::spawn(async move {
                     if let Ok(Some(lease)) = rt.claim_run(&ws, &id).await {
                         let _ = rt.drive(lease, None).await;
                     }
-                });
+                }));
             }
             Err(e) => return Err(e.into()),
         }
@@ -96,15 +90,14 @@ impl Driver {
             ));
             return Ok(());
         };
-        let run = self
-            .rt
-            .store
-            .create_run(self.queued_run(None, found, input))
-            .await?;
+        let mut new_run = self.queued_run(None, found, input);
+        new_run.lease = Some(self.rt.new_lease());
+        let run = self.rt.store.create_run(new_run).await?;
         self.warn(format!(
             "started the on_error flow `{flow}` as run {}",
             run.id
         ));
+        self.rt.drive_in_background(run);
         Ok(())
     }
 }

@@ -86,6 +86,8 @@ struct Driver {
     detached: Option<tokio::task::JoinHandle<Result<aion_store::CommitReceipt, aion_store::Error>>>,
     /// Bytes of journal payload staged.
     staged_bytes: usize,
+    /// Woken when a child run this run waits for ends in this process.
+    child_ended: Arc<tokio::sync::Notify>,
 }
 
 /// Applied events waiting for one commit, with their extra writes and actions.
@@ -194,6 +196,7 @@ impl Runtime {
             start_ms: None,
             detached: None,
             staged_bytes: 0,
+            child_ended: Arc::new(tokio::sync::Notify::new()),
         };
         if events.is_empty() {
             let seed = seed.unwrap_or_else(|| Seed {
@@ -335,6 +338,7 @@ impl Driver {
             self.drain().await?;
             if self.state.status().is_finished() {
                 self.abort_all();
+                self.rt.run_ended(&self.run_id);
                 return Ok(Outcome::Finished(Box::new(self.row.clone())));
             }
             let stopping = self.rt.is_shutting_down();
@@ -357,6 +361,8 @@ impl Driver {
                 }
                 () = sleep_opt(timer_wait), if !stopping && timer_wait.is_some() => self.fire_timers().await?,
                 () = tokio::time::sleep(poll) => self.poll().await?,
+                // A child run this run waits for ended in this process.
+                () = self.child_ended.notified() => self.poll().await?,
                 _ = shutdown.changed(), if !stopping => {}
             }
             if !self.renew().await? {
@@ -484,6 +490,7 @@ impl Driver {
                 if !child.status.is_terminal() {
                     continue;
                 }
+                self.rt.forget_child(&child_run_id);
                 let result = match child.status {
                     RunStatus::Succeeded => Ok(child.output.unwrap_or(Value::Null)),
                     status => Err(StepError {
@@ -546,13 +553,6 @@ impl Driver {
             ..Extras::default()
         };
         self.stage(event, extras)
-    }
-
-    /// Applies the `StepStarted` of a pure step without journaling it: its result is journaled
-    /// in the same commit or not at all, so the start adds nothing a replay needs (the engine
-    /// takes a result without a start as starting when it finished).
-    fn start_inline(&mut self, event: Event) -> Vec<Action> {
-        self.state.apply(event)
     }
 
     /// The implementation of `node_type` when it is pure and the step is not cached (a cached
@@ -629,20 +629,19 @@ impl Driver {
                     .step(&key)
                     .map(|s| s.id.clone())
                     .unwrap_or_default();
+                // A pure step has no `StepStarted`: its result is journaled in the same commit
+                // as anything after it, or not at all, so a start would add nothing a replay
+                // needs (the engine records when the step was scheduled, and takes a result
+                // without a start as the attempt's end).
                 let pure = self.pure_node(&node_type, cache.is_some());
-                if !self.prestarted.remove(&(key.clone(), attempt)) {
+                if pure.is_none() && !self.prestarted.remove(&(key.clone(), attempt)) {
                     let event = Event::StepStarted {
                         key: key.clone(),
                         attempt,
                         fencing: self.epoch,
                         at_ms: self.rt.now_ms(),
                     };
-                    if pure.is_some() {
-                        let more = self.start_inline(event);
-                        self.queue.extend(more);
-                    } else {
-                        self.event(event, Extras::default()).await?;
-                    }
+                    self.event(event, Extras::default()).await?;
                 }
                 if self.rt.observer.wants_steps() {
                     self.rt.observer.report(Progress::StepStarted {
@@ -693,8 +692,12 @@ impl Driver {
                 flow,
                 version,
                 input,
+                wait,
                 ..
             } => {
+                if wait {
+                    self.rt.wait_for_child(&child_run_id, &self.child_ended);
+                }
                 self.start_child(child_run_id, flow, version, input).await?;
             }
             Action::StartFlow { flow, input } => self.start_flow(flow, input).await?,
@@ -723,7 +726,9 @@ impl Driver {
                 });
             }
         }
-        if let Some((key, lines)) = extras.logs.take() {
+        if let Some((key, lines)) = extras.logs.take()
+            && !lines.is_empty()
+        {
             self.logs.entry(key).or_default().extend(lines);
         }
         self.staged_bytes += records.iter().map(|r| r.payload.len()).sum::<usize>();
@@ -802,6 +807,7 @@ impl Driver {
                 continue;
             };
             if self.in_flight.contains_key(key)
+                || self.runs_inline(action)
                 || self.prestarted.contains(&(key.clone(), *attempt))
             {
                 continue;
@@ -813,10 +819,6 @@ impl Driver {
                 at_ms: self.rt.now_ms(),
             };
             self.prestarted.insert((key.clone(), *attempt));
-            if self.runs_inline(action) {
-                extra.extend(self.start_inline(event));
-                continue;
-            }
             self.last_seq += 1;
             journal.push(journal::encode(self.last_seq, &event)?);
             // A `StepStarted` only records the attempt's fencing token; queue anything it causes.
