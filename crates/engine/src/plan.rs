@@ -81,14 +81,14 @@ impl CompiledPlan {
 
     /// The display form of a key: `greet` at the top level, `each_user[3].greet` in a loop.
     pub fn display(&self, key: &StepKey) -> String {
-        let mut out = String::new();
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(16 * (key.frames.len() + 1));
         let mut graph = Some(&self.plan.graph);
         for frame in &key.frames {
             let step = graph.and_then(|g| g.steps.get(frame.foreach as usize));
             out.push_str(step.map_or("?", |s| s.id.as_str()));
-            out.push('[');
-            out.push_str(&frame.item.to_string());
-            out.push_str("].");
+            // Writing into a String cannot fail.
+            let _ = write!(out, "[{}].", frame.item);
             graph = step.and_then(|s| s.body.as_ref()).map(|b| &b.graph);
         }
         let step = graph.and_then(|g| g.steps.get(key.step as usize));

@@ -463,7 +463,7 @@ impl RunState {
             })?;
             if binding.pointer.is_empty() {
                 value = result;
-            } else if let Some(slot) = value.pointer_mut(&binding.pointer) {
+            } else if let Some(slot) = crate::util::pointer_mut(&mut value, &binding.pointer) {
                 *slot = result;
             }
         }
