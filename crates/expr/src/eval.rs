@@ -28,11 +28,21 @@ pub(crate) fn eval(
     limits: &Limits,
     template: &Template,
     scope: &Scope,
+    fast: bool,
 ) -> Result<Json, EvalError> {
     let mut budget = Budget::new(limits.max_output_bytes, limits.max_string_bytes);
     match template {
         Template::Literal(s) => Ok(Json::String(s.clone())),
         Template::Expression(e) => {
+            if fast
+                && let Some(shape) = &e.expr.fast
+                && let Some(value) = shape.eval(
+                    &scope.data,
+                    limits.max_string_bytes.min(limits.max_output_bytes),
+                )
+            {
+                return Ok(value);
+            }
             let value = eval_expr(env, limits, &e.expr, scope)?;
             to_json(&value, &mut budget)
                 .map_err(|err| conv_error(err, limits, Some(&e.expr), scope))

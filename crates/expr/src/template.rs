@@ -85,6 +85,8 @@ pub(crate) struct CompiledExpr {
     pub env: &'static Environment<'static>,
     /// Variable paths read by the expression, in source order.
     pub paths: Vec<VarPath>,
+    /// The direct evaluator of the expression's shape, when it is a simple one.
+    pub fast: Option<crate::fast::Fast>,
 }
 
 impl fmt::Debug for CompiledExpr {
@@ -270,12 +272,14 @@ fn compile_expression(
         })?;
     let analysis = analyze(&found.tokens);
     let paths = check_names(analysis, &undeclared, &found.tokens, base)?;
+    let fast = crate::fast::Fast::recognise(&source);
     Ok(CompiledExpr {
         span: found.span,
         source,
         compiled,
         env,
         paths,
+        fast,
     })
 }
 

@@ -101,7 +101,7 @@ impl RunState {
         let now = self.inner.now_ms;
         for (k, record) in self.inner.steps.iter_mut() {
             if inside(&k.frames) && !record.status.is_finished() {
-                self.touched.insert(k.clone());
+                self.touched.push(k.clone());
                 record.status = StepStatus::Cancelled;
                 record.finished_at_ms = Some(now);
             }

@@ -25,7 +25,7 @@
 //! prefixed with the body step's key), its other items are abandoned, and the same rule applies
 //! to the loop step.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use aion_expr::{Scope, StepState};
@@ -184,7 +184,9 @@ pub struct RunState {
     actions: Vec<Action>,
     /// Keys of the step records changed since the last [`RunState::take_touched`] (not part of
     /// the state compared by `==`: a bookkeeping aid for callers that persist records).
-    touched: BTreeSet<StepKey>,
+    /// Kept as a list (pushing is cheaper than inserting into a set on every change) and
+    /// sorted and deduplicated when taken.
+    touched: Vec<StepKey>,
 }
 
 impl std::fmt::Debug for RunState {
@@ -227,7 +229,7 @@ impl RunState {
             },
             queue: VecDeque::new(),
             actions: Vec::new(),
-            touched: BTreeSet::new(),
+            touched: Vec::new(),
         }
     }
 
@@ -281,8 +283,12 @@ impl RunState {
     /// The keys of the step records that events changed since the last call, and forgets them:
     /// a caller that persists records writes only these instead of comparing every record.
     /// It may name a record that did not actually change, never misses one that did.
-    pub fn take_touched(&mut self) -> BTreeSet<StepKey> {
-        std::mem::take(&mut self.touched)
+    /// The keys come sorted, each once.
+    pub fn take_touched(&mut self) -> Vec<StepKey> {
+        let mut keys = std::mem::take(&mut self.touched);
+        keys.sort_unstable();
+        keys.dedup();
+        keys
     }
 
     /// Every step instance that was decided (started or skipped), in key order.
@@ -383,7 +389,7 @@ impl RunState {
                 fencing,
                 at_ms,
             } => {
-                self.touched.insert(key.clone());
+                self.touched.push(key.clone());
                 if let Some(record) = self.inner.steps.get_mut(&key)
                     && record.status == StepStatus::Running
                     && record.attempts == attempt
@@ -403,7 +409,7 @@ impl RunState {
                 cache_hit,
                 at_ms,
             } => {
-                self.touched.insert(key.clone());
+                self.touched.push(key.clone());
                 if let Some(record) = self.inner.steps.get_mut(&key)
                     && record.status == StepStatus::Running
                     && record.attempts == attempt
@@ -510,7 +516,7 @@ impl RunState {
     fn on_step_failed(&mut self, key: StepKey, attempt: u32, error: StepError, at_ms: i64) {
         let plan = Arc::clone(&self.plan);
         let Some(step) = plan.step(&key) else { return };
-        self.touched.insert(key.clone());
+        self.touched.push(key.clone());
         let Some(record) = self.inner.steps.get_mut(&key) else {
             return;
         };
@@ -542,7 +548,7 @@ impl RunState {
                 if !self.inner.instances.contains_key(&key.frames[..]) {
                     return;
                 }
-                self.touched.insert(key.clone());
+                self.touched.push(key.clone());
                 if let (Some(step), Some(record)) =
                     (plan.step(&key), self.inner.steps.get_mut(&key))
                     && record.status == StepStatus::RetryWaiting

@@ -25,7 +25,7 @@ impl RunState {
         let config = match self.resolve(&step.config, &scope, "config") {
             Ok(config) => config,
             Err(error) => {
-                self.touched.insert(key.clone());
+                self.touched.push(key.clone());
                 self.inner.steps.insert(key.clone(), record);
                 self.queue
                     .push_back(Work::Finish(key, Outcome::Failed(error)));
@@ -66,7 +66,7 @@ impl RunState {
                 Ok(None) => {
                     record.status = StepStatus::Looping;
                     record.input = Some(config);
-                    self.touched.insert(key.clone());
+                    self.touched.push(key.clone());
                     self.inner.steps.insert(key, record);
                     return;
                 }
@@ -77,7 +77,7 @@ impl RunState {
                 Ok(due) if due > now => {
                     record.status = StepStatus::Sleeping;
                     record.input = Some(config);
-                    self.touched.insert(key.clone());
+                    self.touched.push(key.clone());
                     self.inner.steps.insert(key.clone(), record);
                     self.arm_timer(due, TimerPurpose::Wait(key));
                     return;
@@ -90,7 +90,7 @@ impl RunState {
                 Ok(None) => {
                     record.status = StepStatus::AwaitingSignal;
                     record.input = Some(config);
-                    self.touched.insert(key.clone());
+                    self.touched.push(key.clone());
                     self.inner.steps.insert(key, record);
                     return;
                 }
@@ -121,7 +121,7 @@ impl RunState {
                             record.status = StepStatus::AwaitingChild;
                             record.input = Some(config);
                             self.inner.children.insert(key.clone(), action);
-                            self.touched.insert(key.clone());
+                            self.touched.push(key.clone());
                             self.inner.steps.insert(key, record);
                             return;
                         }
@@ -134,7 +134,7 @@ impl RunState {
         };
         if let Some(outcome) = immediate {
             record.input = Some(config);
-            self.touched.insert(key.clone());
+            self.touched.push(key.clone());
             self.inner.steps.insert(key.clone(), record);
             self.queue.push_back(Work::Finish(key, outcome));
             return;
@@ -155,7 +155,7 @@ impl RunState {
                     Ok(Value::String(text)) => text,
                     Ok(other) => other.to_string(),
                     Err(error) => {
-                        self.touched.insert(key.clone());
+                        self.touched.push(key.clone());
                         self.inner.steps.insert(key.clone(), record);
                         self.queue
                             .push_back(Work::Finish(key, Outcome::Failed(error)));
@@ -171,7 +171,7 @@ impl RunState {
         }
         record.input = Some(config);
         self.actions.push(invoke_action(&key, &record, step));
-        self.touched.insert(key.clone());
+        self.touched.push(key.clone());
         self.inner.steps.insert(key, record);
     }
 
@@ -306,10 +306,10 @@ impl RunState {
         let complete = instance.finished >= instance.slots.len();
         if !self.inner.steps.contains_key(&key) {
             let record = self.new_record(&key, step, status);
-            self.touched.insert(key.clone());
+            self.touched.push(key.clone());
             self.inner.steps.insert(key.clone(), record);
         }
-        self.touched.insert(key.clone());
+        self.touched.push(key.clone());
         let Some(record) = self.inner.steps.get_mut(&key) else {
             return;
         };
@@ -428,7 +428,7 @@ impl RunState {
         let now = self.inner.now_ms;
         for (key, record) in self.inner.steps.iter_mut() {
             if !record.status.is_finished() {
-                self.touched.insert(key.clone());
+                self.touched.push(key.clone());
                 record.status = StepStatus::Cancelled;
                 record.finished_at_ms = Some(now);
             }

@@ -876,7 +876,7 @@ impl Driver {
         // Debug builds check the engine's report: no record changed without being named.
         #[cfg(debug_assertions)]
         for (key, record) in self.state.steps() {
-            if !touched.contains(key) {
+            if touched.binary_search(key).is_err() {
                 let snap = (
                     record.status,
                     record.attempts,
