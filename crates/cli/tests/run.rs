@@ -33,6 +33,13 @@ fn err(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The process exited with `code` and its stderr says `text` (shown whole when not).
+fn expect_failure(output: &Output, code: i32, text: &str) {
+    let stderr = err(output);
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(text), "expected `{text}` in:\n{stderr}");
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> String {
     std::fs::write(dir.join(name), text).unwrap();
     name.to_owned()
@@ -212,20 +219,14 @@ fn run_exit_codes() {
     assert_eq!(not_json.status.code(), Some(2));
     let invalid = write(dir.path(), "bad.yaml", "aion: 1\nid: Bad\n");
     let output = aion(dir.path(), &["run", &invalid]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(err(&output).contains("AION-E"), "{}", err(&output));
+    expect_failure(&output, 2, "AION-E");
     let failing = write(
         dir.path(),
         "fail.yaml",
         "aion: 1\nid: failing\nnodes:\n  - { id: a, type: core.set, config: { value: 1 } }\n  - { id: boom, type: core.fail, config: { message: it broke } }\nedges:\n  - { from: a, to: boom }\n",
     );
     let output = aion(dir.path(), &["run", &failing]);
-    assert_eq!(output.status.code(), Some(1), "{}", err(&output));
-    assert!(
-        err(&output).contains("step `boom` failed"),
-        "{}",
-        err(&output)
-    );
+    expect_failure(&output, 1, "step `boom` failed");
     assert!(err(&output).contains("it broke"), "{}", err(&output));
     assert_eq!(out(&output), "");
 }
@@ -240,12 +241,7 @@ fn foreign_data_dir_is_refused_clearly() {
     )
     .unwrap();
     let output = aion(dir.path(), &["runs", "list"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        err(&output).contains("cannot use the data directory"),
-        "{}",
-        err(&output)
-    );
+    expect_failure(&output, 2, "cannot use the data directory");
 }
 
 #[test]
@@ -443,8 +439,7 @@ edges:
 "#,
     );
     let output = aion(dir.path(), &["run", &parent]);
-    assert_eq!(output.status.code(), Some(1), "{}", err(&output));
-    assert!(err(&output).contains("child got 5"), "{}", err(&output));
+    expect_failure(&output, 1, "child got 5");
     let run_id = run_id_of(&err(&output));
     let children = out(&aion(dir.path(), &["runs", "list", "--flow", "child"]));
     assert!(children.contains(&format!("{run_id}/sub")), "{children}");
@@ -475,12 +470,7 @@ fn data_written_by_a_newer_version_is_refused_clearly() {
     conn.execute_batch("PRAGMA user_version = 999;").unwrap();
     drop(conn);
     let output = aion(dir.path(), &["runs", "list", "--durability", "full"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        err(&output).contains("newer version of aion"),
-        "{}",
-        err(&output)
-    );
+    expect_failure(&output, 2, "newer version of aion");
 }
 
 #[test]

@@ -18,6 +18,9 @@ use tokio::sync::oneshot;
 
 use crate::{Durability, schema};
 
+/// Why every request of a transaction SQLite rolled back by itself failed.
+const ROLLED_BACK: &str = "the database rolled the transaction back (disk full or I/O error)";
+
 /// The most requests one transaction takes.
 pub const MAX_BATCH: usize = 1024;
 
@@ -192,7 +195,7 @@ fn run_batch(conn: &Connection, mut batch: Vec<WriteJob>) {
             // memory): every request of the batch is lost, and the rest must not run outside
             // a transaction, where each statement would commit on its own.
             finishes.push((finish, None));
-            let message = "the database rolled the transaction back (disk full or I/O error)";
+            let message = ROLLED_BACK;
             for job in jobs {
                 let (_, finish) = job(Err(message));
                 finishes.push((finish, None));
@@ -226,9 +229,7 @@ fn run_batch(conn: &Connection, mut batch: Vec<WriteJob>) {
 fn run_alone(conn: &Connection, job: WriteJob) {
     let (ok, finish) = job(Ok(conn));
     if conn.is_autocommit() {
-        finish(Some(
-            "the database rolled the transaction back (disk full or I/O error)",
-        ));
+        finish(Some(ROLLED_BACK));
         return;
     }
     let end = if ok { "COMMIT" } else { "ROLLBACK" };
@@ -328,6 +329,22 @@ mod tests {
         .map_err(Error::backend)
     }
 
+    async fn workspace_ids(writer: &Writer) -> Vec<String> {
+        writer
+            .call(|conn| {
+                let mut stmt = conn
+                    .prepare("SELECT id FROM workspaces ORDER BY id")
+                    .map_err(Error::backend)?;
+                let rows = stmt
+                    .query_map([], |row| row.get(0))
+                    .map_err(Error::backend)?;
+                rows.collect::<Result<Vec<String>, _>>()
+                    .map_err(Error::backend)
+            })
+            .await
+            .unwrap()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_request_is_rolled_back_alone_within_its_batch() {
         let (_dir, writer) = writer().await;
@@ -352,19 +369,7 @@ mod tests {
             bad.unwrap_err().kind(),
             aion_store::ErrorKind::InvalidArgument
         );
-        let ids: Vec<String> = writer
-            .call(|conn| {
-                let mut stmt = conn
-                    .prepare("SELECT id FROM workspaces ORDER BY id")
-                    .map_err(Error::backend)?;
-                let rows = stmt
-                    .query_map([], |row| row.get(0))
-                    .map_err(Error::backend)?;
-                rows.collect::<Result<Vec<String>, _>>()
-                    .map_err(Error::backend)
-            })
-            .await
-            .unwrap();
+        let ids = workspace_ids(&writer).await;
         assert_eq!(ids, ["a", "b", "default"]);
     }
 
@@ -382,19 +387,7 @@ mod tests {
             aion_store::ErrorKind::InvalidArgument
         );
         writer.call(|conn| insert(conn, "after")).await.unwrap();
-        let ids: Vec<String> = writer
-            .call(|conn| {
-                let mut stmt = conn
-                    .prepare("SELECT id FROM workspaces ORDER BY id")
-                    .map_err(Error::backend)?;
-                let rows = stmt
-                    .query_map([], |row| row.get(0))
-                    .map_err(Error::backend)?;
-                rows.collect::<Result<Vec<String>, _>>()
-                    .map_err(Error::backend)
-            })
-            .await
-            .unwrap();
+        let ids = workspace_ids(&writer).await;
         assert_eq!(ids, ["after", "default"]);
     }
 

@@ -156,6 +156,19 @@ pub(crate) fn compute(
     attempt: &Attempt,
     logs: &Logs,
 ) -> Done {
+    Done {
+        result: compute_unbounded(node, attempt, logs).and_then(|out| bounded(rt, out)),
+        cache_hit: false,
+        cache_put: None,
+    }
+}
+
+/// A pure node's result with panics caught; the caller bounds its size.
+fn compute_unbounded(
+    node: &dyn aion_node_sdk::Compute,
+    attempt: &Attempt,
+    logs: &Logs,
+) -> Result<(Value, Option<String>), StepError> {
     let ctx = Context {
         run_id: &attempt.run_id,
         step_id: &attempt.step_id,
@@ -165,21 +178,19 @@ pub(crate) fn compute(
         credential: None,
         log: logs,
     };
-    let computed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.compute(ctx)));
-    let result = match computed {
-        Ok(Ok(out)) => bounded(rt, (out.value, out.port)),
-        Ok(Err(e)) => Err(StepError {
-            kind: e.kind,
-            message: e.message,
-            retryable: e.retryable,
-            details: e.details,
-        }),
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.compute(ctx))) {
+        Ok(result) => result.map(|out| (out.value, out.port)).map_err(step_error),
         Err(payload) => Err(StepError::permanent("panic", panic_message(&*payload))),
-    };
-    Done {
-        result,
-        cache_hit: false,
-        cache_put: None,
+    }
+}
+
+/// A node's error as the engine records it.
+fn step_error(e: aion_node_sdk::NodeError) -> StepError {
+    StepError {
+        kind: e.kind,
+        message: e.message,
+        retryable: e.retryable,
+        details: e.details,
     }
 }
 
@@ -222,8 +233,7 @@ async fn execute(
             // A cached pure step: its cache lookup already happened; compute it here.
             let node = Arc::clone(node);
             let attempt = attempt.clone();
-            let rt = Arc::clone(rt);
-            tokio::spawn(async move { compute(&rt, &*node, &attempt, &logs).result })
+            tokio::spawn(async move { compute_unbounded(&*node, &attempt, &logs) })
         }
         Execution::Action(node) => {
             let node = Arc::clone(node);
@@ -246,14 +256,7 @@ async fn execute(
                         format!("injected fault at `{}`", crate::failpoints::MID_NODE),
                     ));
                 }
-                result
-                    .map(|out| (out.value, out.port))
-                    .map_err(|e| StepError {
-                        kind: e.kind,
-                        message: e.message,
-                        retryable: e.retryable,
-                        details: e.details,
-                    })
+                result.map(|out| (out.value, out.port)).map_err(step_error)
             })
         }
     };

@@ -54,6 +54,19 @@ fn catalog() -> Catalog {
 }
 
 async fn runtime(dir: &std::path::Path, worker_id: &str, lease_ms: i64) -> Arc<Runtime> {
+    runtime_with(
+        dir,
+        Config {
+            worker_id: worker_id.to_owned(),
+            lease_ms,
+            max_output_bytes: 1024,
+            ..Config::default()
+        },
+    )
+    .await
+}
+
+async fn runtime_with(dir: &std::path::Path, config: Config) -> Arc<Runtime> {
     let store = aion_store_sqlite::SqliteStore::open(dir, aion_store_sqlite::Options::default())
         .await
         .unwrap();
@@ -62,12 +75,7 @@ async fn runtime(dir: &std::path::Path, worker_id: &str, lease_ms: i64) -> Arc<R
         catalog: catalog(),
         clock: Arc::new(SystemClock),
         observer: Arc::new(Silent),
-        config: Config {
-            worker_id: worker_id.to_owned(),
-            lease_ms,
-            max_output_bytes: 1024,
-            ..Config::default()
-        },
+        config,
     })
 }
 
@@ -335,20 +343,14 @@ edges:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parent_hears_of_its_child_at_once_and_on_error_flows_run() {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        aion_store_sqlite::SqliteStore::open(dir.path(), aion_store_sqlite::Options::default())
-            .await
-            .unwrap();
-    let rt = Runtime::new(Parts {
-        store: Arc::new(store),
-        catalog: catalog(),
-        clock: Arc::new(SystemClock),
-        observer: Arc::new(Silent),
-        config: Config {
+    let rt = runtime_with(
+        dir.path(),
+        Config {
             poll_ms: 3_600_000,
             ..Config::default()
         },
-    });
+    )
+    .await;
     let child = "aion: 1\nid: child\nnodes:\n  - { id: c, type: core.set, config: { value: \"{{ inputs.x * 2 }}\" } }\noutput: \"{{ steps.c.output }}\"\n";
     let alert = "aion: 1\nid: alert\nnodes:\n  - { id: n, type: core.noop }\n";
     for (yaml, input) in [(child, json!({ "x": 1 })), (alert, json!({}))] {

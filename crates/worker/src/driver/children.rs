@@ -11,8 +11,9 @@ use super::{Driver, Extras};
 use crate::Error;
 
 impl Driver {
-    /// A queued run of `flow` started by this run (a sub-flow child or the `on_error` flow).
-    fn queued_run(&self, id: Option<String>, flow: FlowVersion, input: Value) -> NewRun {
+    /// A run of `flow` started by this run (a sub-flow child or the `on_error` flow), created
+    /// leased to this runtime, which drives it.
+    fn leased_run(&self, id: Option<String>, flow: FlowVersion, input: Value) -> NewRun {
         NewRun {
             id,
             workspace: self.workspace.clone(),
@@ -26,7 +27,7 @@ impl Driver {
             retry_of: None,
             status: RunStatus::Queued,
             created_ms: self.rt.now_ms(),
-            lease: None,
+            lease: Some(self.rt.new_lease()),
         }
     }
 
@@ -62,8 +63,7 @@ impl Driver {
             }
             return Ok(());
         };
-        let mut new_run = self.queued_run(Some(id.clone()), found, input);
-        new_run.lease = Some(self.rt.new_lease());
+        let new_run = self.leased_run(Some(id.clone()), found, input);
         let created = self.rt.store.create_run(new_run).await;
         match created {
             // Created leased to this worker: drive it from its row.
@@ -90,9 +90,11 @@ impl Driver {
             ));
             return Ok(());
         };
-        let mut new_run = self.queued_run(None, found, input);
-        new_run.lease = Some(self.rt.new_lease());
-        let run = self.rt.store.create_run(new_run).await?;
+        let run = self
+            .rt
+            .store
+            .create_run(self.leased_run(None, found, input))
+            .await?;
         self.warn(format!(
             "started the on_error flow `{flow}` as run {}",
             run.id

@@ -296,7 +296,7 @@ impl Driver {
         let started = self.state.now_ms();
         let mut update = self.run_update(&pending);
         update.started_ms = Some(started);
-        let steps = self.changed_steps(None);
+        let steps = self.changed_steps();
         self.commit(
             journal,
             Some(update),
@@ -745,17 +745,23 @@ impl Driver {
     /// Commits every staged event in one transaction with the rows they changed, then queues
     /// their actions: nothing an event causes starts before the event is durable.
     async fn flush(&mut self) -> Result<(), Error> {
-        let staged = std::mem::take(&mut self.staged);
-        self.staged_bytes = 0;
-        if staged.journal.is_empty() {
+        if self.staged.journal.is_empty() {
             return self.settle().await;
         }
-        let steps = self.changed_steps(Some(&staged.actions));
-        let update = self.run_update(&staged.actions);
+        let (staged, steps, update) = self.take_staged();
         self.commit(staged.journal, Some(update), steps, staged.extras)
             .await?;
         self.queue.extend(staged.actions);
         Ok(())
+    }
+
+    /// Takes the staged events, with the history rows they changed and the run row's update.
+    fn take_staged(&mut self) -> (Staged, Vec<aion_store::StepRecord>, RunUpdate) {
+        let staged = std::mem::take(&mut self.staged);
+        self.staged_bytes = 0;
+        let steps = self.changed_steps();
+        let update = self.run_update(&staged.actions);
+        (staged, steps, update)
     }
 
     /// Sends the staged events' commit without waiting for it, keeping their actions staged:
@@ -763,14 +769,9 @@ impl Driver {
     /// ([`Driver::settle`]). At most one such commit is on its way, so commits stay in order.
     async fn flush_detached(&mut self) -> Result<(), Error> {
         self.settle().await?;
-        let journal = std::mem::take(&mut self.staged.journal);
-        let extras = std::mem::take(&mut self.staged.extras);
-        self.staged_bytes = 0;
-        let actions = std::mem::take(&mut self.staged.actions);
-        let steps = self.changed_steps(Some(&actions));
-        let update = self.run_update(&actions);
-        self.staged.actions = actions;
-        let request = self.request(journal, Some(update), steps, extras)?;
+        let (staged, steps, update) = self.take_staged();
+        self.staged.actions = staged.actions;
+        let request = self.request(staged.journal, Some(update), steps, staged.extras)?;
         let store = Arc::clone(&self.rt.store);
         self.detached = Some(tokio::spawn(async move { store.commit(request).await }));
         Ok(())
@@ -870,7 +871,7 @@ impl Driver {
 
     /// History rows of the steps whose state changed since the last commit.
     /// Only the records the engine reports as touched are compared (not every row of the run).
-    fn changed_steps(&mut self, _actions: Option<&[Action]>) -> Vec<aion_store::StepRecord> {
+    fn changed_steps(&mut self) -> Vec<aion_store::StepRecord> {
         let mut out = Vec::new();
         let touched = self.state.take_touched();
         // Debug builds check the engine's report: no record changed without being named.
