@@ -285,15 +285,8 @@ impl Runtime {
 
     /// Compiles `plan` into the cache unless it is there already.
     pub(crate) fn prime_plan(&self, plan: &aion_plan::Plan) -> Result<(), Error> {
-        if self.cached_plan(&plan.hash).is_some() {
-            return Ok(());
-        }
-        let compiled = Arc::new(
-            CompiledPlan::new(plan.clone(), &self.engine)
-                .map_err(|e| Error::Plan(e.to_string()))?,
-        );
-        if let Ok(mut plans) = self.plans.lock() {
-            plans.insert(plan.hash.clone(), compiled);
+        if self.cached_plan(&plan.hash).is_none() {
+            self.compile_into_cache(&plan.hash, plan.clone())?;
         }
         Ok(())
     }
@@ -304,13 +297,19 @@ impl Runtime {
         plan: &serde_json::Value,
         hash: &str,
     ) -> Result<Arc<CompiledPlan>, Error> {
-        if let Ok(plans) = self.plans.lock()
-            && let Some(found) = plans.get(hash)
-        {
-            return Ok(Arc::clone(found));
+        if let Some(found) = self.cached_plan(hash) {
+            return Ok(found);
         }
         let plan: aion_plan::Plan =
             serde_json::from_value(plan.clone()).map_err(|e| Error::Plan(e.to_string()))?;
+        self.compile_into_cache(hash, plan)
+    }
+
+    fn compile_into_cache(
+        &self,
+        hash: &str,
+        plan: aion_plan::Plan,
+    ) -> Result<Arc<CompiledPlan>, Error> {
         let compiled = Arc::new(
             CompiledPlan::new(plan, &self.engine).map_err(|e| Error::Plan(e.to_string()))?,
         );
