@@ -175,6 +175,32 @@ fn open_db(dir: &Path) -> rusqlite::Connection {
     db
 }
 
+/// The journal and step records of each run, read through the store once no worker runs.
+fn recorded<'a>(
+    dir: &Path,
+    ids: impl Iterator<Item = &'a String>,
+) -> BTreeMap<String, (Vec<aion_store::JournalRecord>, Vec<aion_store::StepRecord>)> {
+    use aion_store::Store as _;
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    tokio.block_on(async {
+        let store = aion_store_sqlite::SqliteStore::open(
+            dir.join("data"),
+            aion_store_sqlite::Options::default(),
+        )
+        .await
+        .unwrap();
+        let mut out = BTreeMap::new();
+        for id in ids {
+            let journal = store.read_journal("default", id).await.unwrap();
+            let steps = store.list_steps("default", id).await.unwrap();
+            out.insert(id.clone(), (journal, steps));
+        }
+        out
+    })
+}
+
 fn unfinished(dir: &Path) -> i64 {
     open_db(dir)
         .query_row(
@@ -246,22 +272,17 @@ fn killed_workers_lose_nothing_and_repeat_only_in_flight_side_effects() {
             serde_json::json!(format!("run {i}: one-{i}/two-{i}"))
         );
     }
-    // Every step has exactly one recorded success in the journal, and a succeeded history row.
+    // Every step has exactly one recorded success in the journal, and a succeeded history row
+    // (read through the store, which unpacks the journal's chunks).
+    let history = recorded(dir.path(), runs.keys());
     let mut successes: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let mut statement = db
-        .prepare("SELECT run_id, payload FROM journal WHERE kind = 'step_succeeded'")
-        .unwrap();
-    let rows = statement
-        .query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
-        })
-        .unwrap();
-    for row in rows {
-        let (run_id, payload) = row.unwrap();
-        let event: serde_json::Value = aion_store::payload::decode_json(&payload).unwrap();
-        *successes
-            .entry((run_id, event["key"].to_string()))
-            .or_default() += 1;
+    for (run_id, (journal, _)) in &history {
+        for record in journal.iter().filter(|r| r.kind == "step_succeeded") {
+            let event: serde_json::Value = serde_json::from_slice(&record.payload).unwrap();
+            *successes
+                .entry((run_id.clone(), event["key"].to_string()))
+                .or_default() += 1;
+        }
     }
     for ((run_id, key), count) in &successes {
         assert_eq!(
@@ -277,27 +298,19 @@ fn killed_workers_lose_nothing_and_repeat_only_in_flight_side_effects() {
         );
     }
     let mut finished_at: BTreeMap<String, i64> = BTreeMap::new();
-    let mut statement = db
-        .prepare("SELECT run_id, step_key, status, idempotency_key, finished_ms FROM steps")
-        .unwrap();
-    let rows = statement
-        .query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, Option<String>>(3)?,
-                row.get::<_, Option<i64>>(4)?,
-            ))
-        })
-        .unwrap();
     let mut step_rows = 0;
-    for row in rows {
-        let (run_id, step, status, key, finished) = row.unwrap();
-        step_rows += 1;
-        assert_eq!(status, "succeeded", "step {step} of run {run_id}");
-        if let (Some(key), Some(finished)) = (key, finished) {
-            finished_at.insert(key, finished);
+    for (run_id, (_, steps)) in &history {
+        for step in steps {
+            step_rows += 1;
+            assert_eq!(
+                step.status,
+                aion_store::StepStatus::Succeeded,
+                "step {} of run {run_id}",
+                step.step_key
+            );
+            if let (Some(key), Some(finished)) = (&step.idempotency_key, step.finished_ms) {
+                finished_at.insert(key.clone(), finished);
+            }
         }
     }
     assert_eq!(step_rows, RUNS * 5);

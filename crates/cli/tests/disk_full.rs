@@ -188,10 +188,10 @@ nodes:
         - { from: big, to: nap }
 "#;
 
-/// 16 KiB of pseudo-random hex (lz4 cannot shrink it much).
-fn blob() -> String {
+/// `len` characters of pseudo-random hex (lz4 cannot shrink it much).
+fn noise(len: usize) -> String {
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    (0..16 * 1024)
+    (0..len)
         .map(|_| {
             state ^= state << 13;
             state ^= state >> 7;
@@ -213,7 +213,7 @@ fn disk_full_fails_the_run_cleanly_and_loses_nothing() {
     let filler = tmpfs.path().join("filler");
     let small = aion.write("small.yaml", SMALL);
     let hog = aion.write("hog.yaml", HOG);
-    let blob = blob();
+    let blob = noise(16 * 1024);
     let input = aion.write("blob.json", &json!({ "blob": blob }).to_string());
 
     // 1. A run that fits is recorded.
@@ -244,10 +244,14 @@ fn disk_full_fails_the_run_cleanly_and_loses_nothing() {
         err(&hogged)
     );
 
-    // 3. The disk is full before the run starts. (SQLite may still store the run in WAL space
-    // the failed transaction left behind, then stop at its first step: either is clean.)
+    // 3. The disk is full before the run starts: its 640 KiB input cannot be stored (not even
+    // in the WAL space the failed transaction left behind, which a small run may reuse).
+    let large = aion.write(
+        "large.json",
+        &json!({ "blob": noise(640 * 1024) }).to_string(),
+    );
     fill(&filler);
-    let refused = aion.run(&["run", &small]);
+    let refused = aion.run(&["run", &small, "--input-file", &large]);
     assert_clean_disk_full(&refused, "free some space");
 
     // 4. Space comes back: everything recorded before is intact.

@@ -3,7 +3,8 @@
 //! (plain inserts of the same size in one transaction) for comparison.
 //!
 //! Each commit carries one journal record and one step record upsert, as a worker's step
-//! completion does.
+//! completion does; `chain_500` commits 500 of each at once, the shape of a long chain of
+//! steps flushed together.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -114,6 +115,46 @@ async fn commit_serially(
     }
 }
 
+/// Commits `count` batches of [`CHAIN`] journal records and [`CHAIN`] step records each.
+async fn commit_chains(
+    store: &SqliteStore,
+    run_id: &str,
+    epoch: u64,
+    next_seq: &mut u64,
+    count: u64,
+) {
+    for _ in 0..count {
+        let first = *next_seq;
+        *next_seq += CHAIN;
+        store
+            .commit(CommitRequest {
+                workspace: "default".to_owned(),
+                run_id: run_id.to_owned(),
+                epoch,
+                journal: (first..first + CHAIN)
+                    .map(|seq| JournalRecord {
+                        seq,
+                        kind: "step.succeeded".to_owned(),
+                        payload: vec![7; 200],
+                        at_ms: 1,
+                    })
+                    .collect(),
+                steps: (first..first + CHAIN)
+                    .map(|seq| StepRecord {
+                        step_key: format!("step-{seq}"),
+                        ..step(seq)
+                    })
+                    .collect(),
+                ..CommitRequest::default()
+            })
+            .await
+            .expect("commit");
+    }
+}
+
+/// Records of each kind in one `chain_500` commit.
+const CHAIN: u64 = 500;
+
 fn bench_commit(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("commit");
@@ -167,6 +208,22 @@ fn bench_commit(c: &mut Criterion) {
             });
         });
     }
+
+    // One commit of a long chain: 500 journal records and 500 step records.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, runs) = rt.block_on(setup(dir.path(), Durability::Normal, 1));
+    let (run_id, epoch) = runs[0].clone();
+    let mut next_seq = 1;
+    group.throughput(Throughput::Elements(CHAIN));
+    group.bench_function(format!("chain_{CHAIN}_normal"), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                commit_chains(&store, &run_id, epoch, &mut next_seq, iters).await;
+                start.elapsed()
+            })
+        });
+    });
 
     // The floor: the same bytes inserted with plain rusqlite, all in one transaction.
     let dir = tempfile::tempdir().expect("tempdir");

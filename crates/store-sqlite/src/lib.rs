@@ -15,6 +15,7 @@
 //!
 //! It does not know what journal payloads mean, and it does not clean up old runs (later).
 
+mod chunk;
 mod read;
 mod schema;
 mod threads;

@@ -1,5 +1,6 @@
 //! Read queries and row decoding. Every query that returns user data filters on the
-//! workspace (directly, or by joining the run), so another workspace's data reads as absent.
+//! workspace (directly, or by joining the run on its integer key), so another workspace's
+//! data reads as absent.
 
 use aion_store::payload::{decode, decode_json};
 use aion_store::{
@@ -9,7 +10,7 @@ use aion_store::{
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use crate::db;
+use crate::{chunk, db};
 
 pub(crate) const RUN_COLUMNS: &str = "id, workspace, flow_id, flow_version, plan_hash, input, \
      trigger, trace_id, parent_run_id, retry_of, status, output, error, created_ms, started_ms, \
@@ -226,27 +227,36 @@ pub(crate) fn read_journal(
 ) -> Result<Vec<JournalRecord>, Error> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT j.seq, j.kind, j.payload, j.at_ms FROM journal j JOIN runs r ON r.id = j.run_id \
-             WHERE j.run_id = ?1 AND r.workspace = ?2 ORDER BY j.seq",
+            "SELECT j.first_seq, j.last_seq, j.records FROM runs r \
+             JOIN journal j ON j.run_key = r.key \
+             WHERE r.id = ?1 AND r.workspace = ?2 ORDER BY j.first_seq",
         )
         .map_err(db)?;
     let mut rows = stmt.query(params![run_id, workspace]).map_err(db)?;
-    let mut out = Vec::new();
+    let mut out: Vec<JournalRecord> = Vec::new();
     while let Some(row) = rows.next().map_err(db)? {
-        let payload: Vec<u8> = row.get(2).map_err(db)?;
-        out.push(JournalRecord {
-            seq: u64_of(row.get(0).map_err(db)?, "seq")?,
-            kind: row.get(1).map_err(db)?,
-            payload: decode(&payload)?,
-            at_ms: row.get(3).map_err(db)?,
-        });
+        let first_seq: i64 = row.get(0).map_err(db)?;
+        let last_seq: i64 = row.get(1).map_err(db)?;
+        let records = row.get_ref(2).map_err(db)?.as_blob().map_err(|_| {
+            Error::Corrupt(format!("journal of run {run_id}: a chunk is not a blob"))
+        })?;
+        // Chunks must not overlap: a seq read twice would be a damaged journal.
+        if let Some(previous) = out.last()
+            && u64::try_from(first_seq).map_or(true, |first| first <= previous.seq)
+        {
+            return Err(Error::Corrupt(format!(
+                "journal of run {run_id}: chunk at seq {first_seq} overlaps seq {}",
+                previous.seq
+            )));
+        }
+        chunk::unpack(first_seq, last_seq, &decode(records)?, &mut out)?;
     }
     Ok(out)
 }
 
 const STEP_SELECT: &str = "SELECT s.step_key, s.status, s.attempts, s.input, s.output, s.error, \
      s.logs, s.started_ms, s.finished_ms, s.duration_ms, s.cache_hit, s.idempotency_key \
-     FROM steps s JOIN runs r ON r.id = s.run_id WHERE s.run_id = ?1 AND r.workspace = ?2";
+     FROM runs r JOIN steps s ON s.run_key = r.key WHERE r.id = ?1 AND r.workspace = ?2";
 
 fn step_from_row(row: &Row<'_>) -> Result<StepRecord, Error> {
     let status: String = row.get(1).map_err(db)?;
@@ -309,8 +319,8 @@ pub(crate) fn list_timers(
 ) -> Result<Vec<Timer>, Error> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT t.run_id, t.timer_id, t.due_ms FROM timers t JOIN runs r ON r.id = t.run_id \
-             WHERE t.run_id = ?1 AND r.workspace = ?2 ORDER BY t.due_ms, t.timer_id",
+            "SELECT r.id, t.timer_id, t.due_ms FROM runs r JOIN timers t ON t.run_key = r.key \
+             WHERE r.id = ?1 AND r.workspace = ?2 ORDER BY t.due_ms, t.timer_id",
         )
         .map_err(db)?;
     let rows = stmt
@@ -325,7 +335,7 @@ pub(crate) fn list_timers(
     rows.collect::<Result<_, _>>().map_err(db)
 }
 
-pub(crate) fn signal_from_row(row: &Row<'_>) -> Result<Signal, Error> {
+fn signal_from_row(row: &Row<'_>) -> Result<Signal, Error> {
     let payload: Vec<u8> = row.get(3).map_err(db)?;
     Ok(Signal {
         id: u64_of(row.get(0).map_err(db)?, "signal id")?,
@@ -343,8 +353,8 @@ pub(crate) fn list_signals(
 ) -> Result<Vec<Signal>, Error> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT s.id, s.run_id, s.name, s.payload, s.sent_ms FROM signals s \
-             JOIN runs r ON r.id = s.run_id WHERE s.run_id = ?1 AND r.workspace = ?2 \
+            "SELECT s.id, r.id, s.name, s.payload, s.sent_ms FROM runs r \
+             JOIN signals s ON s.run_key = r.key WHERE r.id = ?1 AND r.workspace = ?2 \
              ORDER BY s.id",
         )
         .map_err(db)?;
@@ -392,7 +402,7 @@ pub(crate) fn schema_version(conn: &Connection) -> Result<u32, Error> {
 
 pub(crate) fn next_timer_due(conn: &Connection) -> Result<Option<i64>, Error> {
     conn.prepare_cached(
-        "SELECT min(t.due_ms) FROM timers t JOIN runs r ON r.id = t.run_id \
+        "SELECT min(t.due_ms) FROM timers t JOIN runs r ON r.key = t.run_key \
          WHERE r.status = 'waiting'",
     )
     .map_err(db)?

@@ -1,21 +1,42 @@
 //! Opening the database file: recognising our files (the `application_id` marker), refusing
 //! foreign or newer ones with a clear error, and applying the embedded migrations in one
-//! transaction, tracked by `user_version`.
+//! transaction, tracked by `user_version`. Migrations run with foreign keys off (so tables can
+//! be rebuilt without cascading deletes) and must leave no dangling reference.
 //!
 //! It deliberately never repairs or rewrites a file it does not recognise.
 
 use std::path::Path;
 
-use aion_store::Error;
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use aion_store::payload::{decode, encode};
+use aion_store::{Error, JournalRecord};
+use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
-use crate::{Durability, db};
+use crate::{Durability, chunk, db};
 
 /// Our marker in the SQLite header (`PRAGMA application_id`): "AION" in ASCII.
 pub const APPLICATION_ID: i32 = 0x4149_4F4E;
 
+/// A data conversion done in Rust after a migration's SQL.
+type Convert = fn(&Connection) -> Result<(), Error>;
+
+/// One schema migration: its SQL, then (optionally) a data conversion done in Rust, both
+/// inside the migration transaction.
+struct Migration {
+    sql: &'static str,
+    convert: Option<Convert>,
+}
+
 /// The migrations, in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: include_str!("migrations/0001_initial.sql"),
+        convert: None,
+    },
+    Migration {
+        sql: include_str!("migrations/0002_integer_run_keys.sql"),
+        convert: Some(pack_journal_v1),
+    },
+];
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> u32 {
@@ -138,20 +159,47 @@ fn classify(err: rusqlite::Error, path: &str) -> Error {
     }
 }
 
+/// Applies the pending migrations in one `BEGIN IMMEDIATE` transaction: all of them or (on
+/// any failure) none. Foreign keys are switched off around the transaction (the pragma is a
+/// no-op inside one), as SQLite's table-rebuild procedure requires, and back on afterwards
+/// whatever happened; before committing, `PRAGMA foreign_key_check` must find nothing.
 fn migrate(conn: &Connection) -> Result<(), Error> {
+    conn.execute_batch("PRAGMA foreign_keys = OFF")
+        .map_err(db)?;
+    let result = migrate_without_foreign_keys(conn);
+    let restored = conn.execute_batch("PRAGMA foreign_keys = ON").map_err(db);
+    result.and(restored)
+}
+
+fn migrate_without_foreign_keys(conn: &Connection) -> Result<(), Error> {
+    let enforced: i64 = conn
+        .query_row("PRAGMA foreign_keys", [], |row| row.get(0))
+        .map_err(db)?;
+    if enforced != 0 {
+        return Err(Error::Backend(
+            "could not switch foreign keys off to migrate".into(),
+        ));
+    }
     conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
     let result = (|| {
         let current: i64 = conn
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(db)?;
         let current = usize::try_from(current).unwrap_or(usize::MAX);
-        for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-            conn.execute_batch(sql).map_err(db)?;
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(current) {
+            conn.execute_batch(migration.sql).map_err(db)?;
+            if let Some(convert) = migration.convert {
+                convert(conn)?;
+            }
             conn.execute_batch(&format!(
                 "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {};",
                 index + 1
             ))
             .map_err(db)?;
+        }
+        // Only after a migration: the check reads every table with a foreign key.
+        if current < MIGRATIONS.len() {
+            check_foreign_keys(conn)?;
         }
         Ok(())
     })();
@@ -163,4 +211,67 @@ fn migrate(conn: &Connection) -> Result<(), Error> {
             Err(err)
         }
     }
+}
+
+/// Fails if any row refers to a row that does not exist.
+fn check_foreign_keys(conn: &Connection) -> Result<(), Error> {
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check").map_err(db)?;
+    let mut rows = stmt.query([]).map_err(db)?;
+    match rows.next().map_err(db)? {
+        None => Ok(()),
+        Some(row) => {
+            let table: String = row.get(0).map_err(db)?;
+            let rowid: Option<i64> = row.get(1).map_err(db)?;
+            let parent: String = row.get(2).map_err(db)?;
+            Err(Error::Corrupt(format!(
+                "migration left a dangling reference: a row of `{table}` (rowid {}) refers to \
+                 a missing `{parent}` row",
+                rowid.map_or_else(|| "none".to_owned(), |id| id.to_string())
+            )))
+        }
+    }
+}
+
+/// Migration 2's data step: turns each row of the old per-record journal (`journal_v1`) into
+/// a one-record chunk of the new `journal`, then drops `journal_v1`.
+fn pack_journal_v1(conn: &Connection) -> Result<(), Error> {
+    let mut select = conn
+        .prepare(
+            "SELECT r.key, r.id, j.seq, j.kind, j.payload, j.at_ms FROM journal_v1 j \
+             JOIN runs r ON r.id = j.run_id ORDER BY r.key, j.seq",
+        )
+        .map_err(db)?;
+    let mut insert = conn
+        .prepare(
+            "INSERT INTO journal (run_key, first_seq, last_seq, records) VALUES (?1, ?2, ?2, ?3)",
+        )
+        .map_err(db)?;
+    let mut rows = select.query([]).map_err(db)?;
+    while let Some(row) = rows.next().map_err(db)? {
+        let key: i64 = row.get(0).map_err(db)?;
+        let run_id: String = row.get(1).map_err(db)?;
+        let seq: i64 = row.get(2).map_err(db)?;
+        let stored: Vec<u8> = row.get(4).map_err(db)?;
+        let payload = decode(&stored).map_err(|err| {
+            Error::Corrupt(format!(
+                "migrating the journal of run {run_id}: seq {seq}: {err}"
+            ))
+        })?;
+        let record = JournalRecord {
+            seq: u64::try_from(seq).map_err(|_| {
+                Error::Corrupt(format!("journal of run {run_id} has a negative seq"))
+            })?,
+            kind: row.get(3).map_err(db)?,
+            payload,
+            at_ms: row.get(5).map_err(db)?,
+        };
+        let packed = chunk::pack(std::slice::from_ref(&record))?;
+        insert
+            .execute(params![key, seq, encode(&packed)])
+            .map_err(db)?;
+    }
+    drop(rows);
+    drop(select);
+    drop(insert);
+    conn.execute_batch("DROP TABLE journal_v1").map_err(db)
 }

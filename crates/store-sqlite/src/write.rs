@@ -1,15 +1,17 @@
 //! Write operations, each run by the writer thread inside its own savepoint of a group
 //! commit. They check everything the trait promises (workspace, lease epoch, journal seq)
 //! before writing, and compare epochs and seqs as `u64` in Rust so no value can overflow SQL.
+//! A run is looked up by its text id once (with its lease state); every other statement
+//! addresses it by its integer key.
 
-use aion_store::payload::{encode, encode_json};
+use aion_store::payload::{MAX_DECODED, encode, encode_json};
 use aion_store::{
     CachePut, ClaimRequest, CommitReceipt, CommitRequest, Error, FlowVersion, Lease,
     NewFlowVersion, NewRun, RenewRequest, Run, RunUpdate, Signal, TimerOp, Workspace, check_id,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
-use crate::{db, read};
+use crate::{chunk, db, read};
 
 fn to_i64(value: u64, what: &str) -> Result<i64, Error> {
     i64::try_from(value).map_err(|_| Error::InvalidArgument(format!("{what} out of range")))
@@ -155,19 +157,15 @@ impl EncodedRunUpdate {
     }
 }
 
-fn apply_run_update(
-    conn: &Connection,
-    run_id: &str,
-    update: &EncodedRunUpdate,
-) -> Result<(), Error> {
+fn apply_run_update(conn: &Connection, key: i64, update: &EncodedRunUpdate) -> Result<(), Error> {
     conn.prepare_cached(
         "UPDATE runs SET status = coalesce(?2, status), output = coalesce(?3, output), \
          error = coalesce(?4, error), started_ms = coalesce(?5, started_ms), \
-         finished_ms = coalesce(?6, finished_ms) WHERE id = ?1",
+         finished_ms = coalesce(?6, finished_ms) WHERE key = ?1",
     )
     .map_err(db)?
     .execute(params![
-        run_id,
+        key,
         update.status,
         update.output,
         update.error,
@@ -184,33 +182,34 @@ pub(crate) fn update_run(
     run_id: &str,
     update: &EncodedRunUpdate,
 ) -> Result<Run, Error> {
-    if read::get_run(conn, workspace, run_id)?.is_none() {
-        return Err(Error::not_found("run", run_id));
-    }
-    apply_run_update(conn, run_id, update)?;
+    let state = lease_state(conn, workspace, run_id)?;
+    apply_run_update(conn, state.key, update)?;
     read::get_run(conn, workspace, run_id)?.ok_or_else(|| Error::not_found("run", run_id))
 }
 
-/// The lease columns of a run in a workspace.
+/// The integer key and lease columns of a run in a workspace.
 struct LeaseState {
+    key: i64,
     epoch: u64,
     owner: Option<String>,
     last_seq: u64,
 }
 
 fn lease_state(conn: &Connection, workspace: &str, run_id: &str) -> Result<LeaseState, Error> {
-    let found: Option<(i64, Option<String>, i64)> = conn
+    let found: Option<(i64, i64, Option<String>, i64)> = conn
         .prepare_cached(
-            "SELECT lease_epoch, lease_owner, last_seq FROM runs WHERE id = ?1 AND workspace = ?2",
+            "SELECT key, lease_epoch, lease_owner, last_seq FROM runs \
+             WHERE id = ?1 AND workspace = ?2",
         )
         .map_err(db)?
         .query_row(params![run_id, workspace], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
         })
         .optional()
         .map_err(db)?;
-    let (epoch, owner, last_seq) = found.ok_or_else(|| Error::not_found("run", run_id))?;
+    let (key, epoch, owner, last_seq) = found.ok_or_else(|| Error::not_found("run", run_id))?;
     Ok(LeaseState {
+        key,
         epoch: u64::try_from(epoch).map_err(|_| Error::Corrupt("negative epoch".to_owned()))?,
         owner,
         last_seq: u64::try_from(last_seq).map_err(|_| Error::Corrupt("negative seq".to_owned()))?,
@@ -233,14 +232,44 @@ struct EncodedStep {
     idempotency_key: Option<String>,
 }
 
+/// The journal records of one commit, packed by [`chunk::pack`] and encoded.
+struct EncodedChunk {
+    first_seq: u64,
+    last_seq: u64,
+    records: Vec<u8>,
+}
+
+impl EncodedChunk {
+    /// Packs `records` (validated contiguous); `None` when there are none.
+    fn new(records: &[aion_store::JournalRecord]) -> Result<Option<Self>, Error> {
+        let (Some(first), Some(last)) = (records.first(), records.last()) else {
+            return Ok(None);
+        };
+        let packed = chunk::pack(records)?;
+        // A chunk must stay readable: `decode` inflates no more than MAX_DECODED bytes.
+        if packed.len() > MAX_DECODED {
+            return Err(Error::InvalidArgument(format!(
+                "the journal records of one commit take {} bytes, over the {MAX_DECODED} byte \
+                 limit",
+                packed.len()
+            )));
+        }
+        Ok(Some(Self {
+            first_seq: first.seq,
+            last_seq: last.seq,
+            records: encode(&packed),
+        }))
+    }
+}
+
 /// A [`CommitRequest`] with every blob serialized and compressed by the caller's task, so the
 /// writer thread (the serial bottleneck of group commit) only executes SQL.
 pub(crate) struct EncodedCommit {
     workspace: String,
     run_id: String,
     epoch: u64,
-    /// (seq, kind, encoded payload, at_ms).
-    journal: Vec<(u64, String, Vec<u8>, i64)>,
+    /// All journal records of the commit as one chunk.
+    journal: Option<EncodedChunk>,
     run_update: Option<EncodedRunUpdate>,
     steps: Vec<EncodedStep>,
     timers: Vec<TimerOp>,
@@ -272,11 +301,7 @@ impl EncodedCommit {
             });
         }
         Ok(Self {
-            journal: request
-                .journal
-                .into_iter()
-                .map(|r| (r.seq, r.kind, encode(&r.payload), r.at_ms))
-                .collect(),
+            journal: EncodedChunk::new(&request.journal)?,
             run_update: request
                 .run_update
                 .as_ref()
@@ -308,51 +333,50 @@ pub(crate) fn commit(conn: &Connection, request: &EncodedCommit) -> Result<Commi
     }
     let expected = state.last_seq.saturating_add(1);
     let mut last_seq = state.last_seq;
-    if let Some((first, ..)) = request.journal.first()
-        && *first != expected
-    {
-        return Err(Error::SeqConflict {
-            run_id: request.run_id.clone(),
-            expected,
-            given: *first,
-        });
-    }
-    let run_id = &request.run_id;
-    if !request.journal.is_empty() {
-        let mut insert = conn
-            .prepare_cached(
-                "INSERT INTO journal (run_id, seq, kind, payload, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .map_err(db)?;
-        for (seq, kind, payload, at_ms) in &request.journal {
-            insert
-                .execute(params![run_id, to_i64(*seq, "seq")?, kind, payload, at_ms])
-                .map_err(db)?;
-            last_seq = *seq;
+    let key = state.key;
+    if let Some(chunk) = &request.journal {
+        if chunk.first_seq != expected {
+            return Err(Error::SeqConflict {
+                run_id: request.run_id.clone(),
+                expected,
+                given: chunk.first_seq,
+            });
         }
-        conn.prepare_cached("UPDATE runs SET last_seq = ?2 WHERE id = ?1")
+        conn.prepare_cached(
+            "INSERT INTO journal (run_key, first_seq, last_seq, records) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(db)?
+        .execute(params![
+            key,
+            to_i64(chunk.first_seq, "seq")?,
+            to_i64(chunk.last_seq, "seq")?,
+            chunk.records,
+        ])
+        .map_err(db)?;
+        last_seq = chunk.last_seq;
+        conn.prepare_cached("UPDATE runs SET last_seq = ?2 WHERE key = ?1")
             .map_err(db)?
-            .execute(params![run_id, to_i64(last_seq, "seq")?])
+            .execute(params![key, to_i64(last_seq, "seq")?])
             .map_err(db)?;
     }
     if let Some(update) = &request.run_update {
-        apply_run_update(conn, run_id, update)?;
+        apply_run_update(conn, key, update)?;
         if update.terminal {
             conn.prepare_cached(
-                "UPDATE runs SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1",
+                "UPDATE runs SET lease_owner = NULL, lease_expires_ms = NULL WHERE key = ?1",
             )
             .map_err(db)?
-            .execute(params![run_id])
+            .execute(params![key])
             .map_err(db)?;
         }
     }
     if !request.steps.is_empty() {
         let mut upsert = conn
             .prepare_cached(
-                "INSERT INTO steps (run_id, step_key, status, attempts, input, output, \
+                "INSERT INTO steps (run_key, step_key, status, attempts, input, output, \
                  error, logs, started_ms, finished_ms, duration_ms, cache_hit, idempotency_key) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-                 ON CONFLICT (run_id, step_key) DO UPDATE SET status = excluded.status, \
+                 ON CONFLICT (run_key, step_key) DO UPDATE SET status = excluded.status, \
                  attempts = excluded.attempts, input = excluded.input, output = excluded.output, \
                  error = excluded.error, logs = excluded.logs, started_ms = excluded.started_ms, \
                  finished_ms = excluded.finished_ms, duration_ms = excluded.duration_ms, \
@@ -362,7 +386,7 @@ pub(crate) fn commit(conn: &Connection, request: &EncodedCommit) -> Result<Commi
         for step in &request.steps {
             upsert
                 .execute(params![
-                    run_id,
+                    key,
                     step.step_key,
                     step.status,
                     step.attempts,
@@ -383,23 +407,23 @@ pub(crate) fn commit(conn: &Connection, request: &EncodedCommit) -> Result<Commi
         match op {
             TimerOp::Set { timer_id, due_ms } => conn
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO timers (run_id, timer_id, due_ms) VALUES (?1, ?2, ?3)",
+                    "INSERT OR REPLACE INTO timers (run_key, timer_id, due_ms) VALUES (?1, ?2, ?3)",
                 )
                 .map_err(db)?
-                .execute(params![run_id, timer_id, due_ms]),
+                .execute(params![key, timer_id, due_ms]),
             TimerOp::Clear { timer_id } => conn
-                .prepare_cached("DELETE FROM timers WHERE run_id = ?1 AND timer_id = ?2")
+                .prepare_cached("DELETE FROM timers WHERE run_key = ?1 AND timer_id = ?2")
                 .map_err(db)?
-                .execute(params![run_id, timer_id]),
+                .execute(params![key, timer_id]),
         }
         .map_err(db)?;
     }
     for id in &request.consume_signals {
         // An id beyond i64 cannot exist, so there is nothing to delete.
         if let Ok(id) = i64::try_from(*id) {
-            conn.prepare_cached("DELETE FROM signals WHERE id = ?1 AND run_id = ?2")
+            conn.prepare_cached("DELETE FROM signals WHERE id = ?1 AND run_key = ?2")
                 .map_err(db)?
-                .execute(params![id, run_id])
+                .execute(params![id, key])
                 .map_err(db)?;
         }
     }
@@ -443,13 +467,13 @@ pub(crate) fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<Lea
             "UPDATE runs SET lease_owner = ?1, lease_epoch = lease_epoch + 1, \
              lease_expires_ms = ?2, \
              status = CASE WHEN status = 'queued' THEN 'running' ELSE status END \
-             WHERE id IN ( \
-               SELECT id FROM runs r \
+             WHERE key IN ( \
+               SELECT key FROM runs r \
                WHERE r.status IN ('queued', 'running', 'waiting') \
                  AND (r.lease_owner IS NULL OR r.lease_expires_ms <= ?3) \
                  AND (r.status != 'waiting' \
-                   OR EXISTS (SELECT 1 FROM timers t WHERE t.run_id = r.id AND t.due_ms <= ?3) \
-                   OR EXISTS (SELECT 1 FROM signals s WHERE s.run_id = r.id)) \
+                   OR EXISTS (SELECT 1 FROM timers t WHERE t.run_key = r.key AND t.due_ms <= ?3) \
+                   OR EXISTS (SELECT 1 FROM signals s WHERE s.run_key = r.key)) \
                ORDER BY r.created_ms, r.id LIMIT ?4) \
              RETURNING workspace, id, lease_epoch, lease_expires_ms, created_ms",
         )
@@ -502,9 +526,9 @@ pub(crate) fn renew(conn: &Connection, request: &RenewRequest) -> Result<Lease, 
     let state = lease_state(conn, &request.workspace, &request.run_id)?;
     check_holder(&state, &request.run_id, &request.worker_id, request.epoch)?;
     let expires_ms = request.now_ms.saturating_add(request.lease_ms);
-    conn.prepare_cached("UPDATE runs SET lease_expires_ms = ?2 WHERE id = ?1")
+    conn.prepare_cached("UPDATE runs SET lease_expires_ms = ?2 WHERE key = ?1")
         .map_err(db)?
-        .execute(params![request.run_id, expires_ms])
+        .execute(params![state.key, expires_ms])
         .map_err(db)?;
     Ok(Lease {
         workspace: request.workspace.clone(),
@@ -524,10 +548,10 @@ pub(crate) fn release(
     let state = lease_state(conn, workspace, run_id)?;
     check_holder(&state, run_id, worker_id, epoch)?;
     conn.prepare_cached(
-        "UPDATE runs SET lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1",
+        "UPDATE runs SET lease_owner = NULL, lease_expires_ms = NULL WHERE key = ?1",
     )
     .map_err(db)?
-    .execute(params![run_id])
+    .execute(params![state.key])
     .map_err(db)?;
     Ok(())
 }
@@ -541,18 +565,23 @@ pub(crate) fn send_signal(
     now_ms: i64,
 ) -> Result<Signal, Error> {
     check_id("signal name", name)?;
-    lease_state(conn, workspace, run_id)?;
-    let mut stmt = conn
+    let state = lease_state(conn, workspace, run_id)?;
+    let id: i64 = conn
         .prepare_cached(
-            "INSERT INTO signals (run_id, name, payload, sent_ms) VALUES (?1, ?2, ?3, ?4) \
-             RETURNING id, run_id, name, payload, sent_ms",
+            "INSERT INTO signals (run_key, name, payload, sent_ms) VALUES (?1, ?2, ?3, ?4) \
+             RETURNING id",
+        )
+        .map_err(db)?
+        .query_row(
+            params![state.key, name, encode_json(payload)?, now_ms],
+            |row| row.get(0),
         )
         .map_err(db)?;
-    let mut rows = stmt
-        .query(params![run_id, name, encode_json(payload)?, now_ms])
-        .map_err(db)?;
-    match rows.next().map_err(db)? {
-        Some(row) => read::signal_from_row(row),
-        None => Err(Error::Backend("signal insert returned no row".into())),
-    }
+    Ok(Signal {
+        id: u64::try_from(id).map_err(|_| Error::Corrupt("negative signal id".to_owned()))?,
+        run_id: run_id.to_owned(),
+        name: name.to_owned(),
+        payload: payload.clone(),
+        sent_ms: now_ms,
+    })
 }

@@ -64,8 +64,9 @@ async fn commits_survive_reopen_and_blobs_are_compressed() {
     drop(store);
 
     let raw = rusqlite::Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    // The record is packed into its commit's chunk, and the chunk is stored compressed.
     let stored: i64 = raw
-        .query_row("SELECT length(payload) FROM journal", [], |row| row.get(0))
+        .query_row("SELECT length(records) FROM journal", [], |row| row.get(0))
         .unwrap();
     assert!(
         stored < 2_000,
