@@ -122,4 +122,4 @@ pub use model::{
     TimerId,
 };
 pub use plan::{CompiledPlan, PlanError};
-pub use state::{RunState, apply};
+pub use state::{KeyMap, RunState, apply};

@@ -81,19 +81,38 @@ impl CompiledPlan {
 
     /// The display form of a key: `greet` at the top level, `each_user[3].greet` in a loop.
     pub fn display(&self, key: &StepKey) -> String {
-        use std::fmt::Write as _;
         let mut out = String::with_capacity(16 * (key.frames.len() + 1));
         let mut graph = Some(&self.plan.graph);
         for frame in &key.frames {
             let step = graph.and_then(|g| g.steps.get(frame.foreach as usize));
             out.push_str(step.map_or("?", |s| s.id.as_str()));
-            // Writing into a String cannot fail.
-            let _ = write!(out, "[{}].", frame.item);
+            out.push('[');
+            push_u32(&mut out, frame.item);
+            out.push_str("].");
             graph = step.and_then(|s| s.body.as_ref()).map(|b| &b.graph);
         }
         let step = graph.and_then(|g| g.steps.get(key.step as usize));
         out.push_str(step.map_or("?", |s| s.id.as_str()));
         out
+    }
+}
+
+/// Appends the decimal digits of `n` (cheaper than the formatting machinery, and this runs
+/// for every step instance).
+fn push_u32(out: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
     }
 }
 
@@ -161,6 +180,15 @@ fn check_graph(graph: &Graph, expressions: usize) -> Result<(), PlanError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_digits_match_the_formatter() {
+        for n in [0, 7, 10, 99, 100, 4_096, 1_000_000_007, u32::MAX] {
+            let mut out = String::from("x");
+            push_u32(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
+    }
 
     fn plan(graph: Graph) -> Plan {
         Plan {

@@ -156,11 +156,31 @@ async fn many(bench: &Bench, count: u32) {
     }
 }
 
+/// Median and range of five runs of a `core.foreach` of 1,000 items, 10 body nodes each.
+fn foreach_figure(tokio: &tokio::runtime::Runtime) {
+    let items: Vec<u32> = (0..1000).collect();
+    let looped = tokio.block_on(setup_with(foreach(), json!({ "items": items })));
+    let (min, median, max) = sample(tokio, &looped, 5, &json!(1000));
+    println!(
+        "core.foreach 1,000 items x 10 body nodes (durable): median {median:?} (min {min:?}, max {max:?})"
+    );
+}
+
 fn runs(c: &mut Criterion) {
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
+    // `AION_BENCH=foreach` runs only the foreach figure (for profiling it alone).
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a bench switch for profiling, not configuration"
+    )]
+    let only_foreach = std::env::var("AION_BENCH").is_ok_and(|v| v == "foreach");
+    if only_foreach {
+        foreach_figure(&tokio);
+        return;
+    }
     let bench = tokio.block_on(setup());
 
     // Latency of one run at a time, p50 and p99 over 200 runs.
@@ -190,12 +210,7 @@ fn runs(c: &mut Criterion) {
     let (min, median, max) = sample(&tokio, &forty, 50, &json!(2_u64.pow(40)));
     println!("40 sequential core.set (durable): median {median:?} (min {min:?}, max {max:?})");
 
-    let items: Vec<u32> = (0..1000).collect();
-    let looped = tokio.block_on(setup_with(foreach(), json!({ "items": items })));
-    let (min, median, max) = sample(&tokio, &looped, 5, &json!(1000));
-    println!(
-        "core.foreach 1,000 items x 10 body nodes (durable): median {median:?} (min {min:?}, max {max:?})"
-    );
+    foreach_figure(&tokio);
 
     let mut group = c.benchmark_group("runs");
     group.sample_size(20);

@@ -79,7 +79,7 @@ impl RunState {
 
     /// Abandons a loop's items: their instances go, their unfinished steps are cancelled.
     pub(super) fn close_loop(&mut self, key: &StepKey) {
-        self.inner.loops.remove(key);
+        self.inner.loops.swap_remove(key);
         let depth = key.frames.len();
         let inside = |frames: &[Frame]| {
             frames.len() > depth
@@ -133,7 +133,7 @@ impl RunState {
             return;
         };
         let loop_key = StepKey::new(outer.to_vec(), last.foreach);
-        let Some(instance) = self.inner.instances.remove(&frames) else {
+        let Some(instance) = self.inner.instances.swap_remove(&frames) else {
             return;
         };
         let body_output = plan

@@ -150,6 +150,11 @@ enum Work {
     InstanceDone(Vec<Frame>),
 }
 
+/// The engine's maps keyed by step keys and frames: hashed with a fixed seed, iterated in the
+/// order of insertion, so the engine stays deterministic. A loop of thousands of items holds
+/// as many keys, and an ordered map compares whole key paths on every lookup.
+pub type KeyMap<K, V> = indexmap::IndexMap<K, V, foldhash::fast::FixedState>;
+
 /// Everything that changes; compared as a whole to check that replay rebuilds the same state.
 #[derive(Clone, Debug, PartialEq)]
 struct Inner {
@@ -159,9 +164,9 @@ struct Inner {
     error: Option<(StepError, Option<String>)>,
     rng: Rng,
     now_ms: i64,
-    steps: BTreeMap<StepKey, StepRecord>,
-    instances: BTreeMap<Vec<Frame>, Instance>,
-    loops: BTreeMap<StepKey, LoopState>,
+    steps: KeyMap<StepKey, StepRecord>,
+    instances: KeyMap<Vec<Frame>, Instance>,
+    loops: KeyMap<StepKey, LoopState>,
     timers: BTreeMap<TimerId, Timer>,
     next_timer: u64,
     /// Steps waiting for a signal, per name, in the order they started waiting.
@@ -184,8 +189,7 @@ pub struct RunState {
     actions: Vec<Action>,
     /// Keys of the step records changed since the last [`RunState::take_touched`] (not part of
     /// the state compared by `==`: a bookkeeping aid for callers that persist records).
-    /// Kept as a list (pushing is cheaper than inserting into a set on every change) and
-    /// sorted and deduplicated when taken.
+    /// Kept as a list: pushing is cheaper than inserting into a set on every change.
     touched: Vec<StepKey>,
 }
 
@@ -218,9 +222,9 @@ impl RunState {
                 error: None,
                 rng: Rng::new(0),
                 now_ms: 0,
-                steps: BTreeMap::new(),
-                instances: BTreeMap::new(),
-                loops: BTreeMap::new(),
+                steps: KeyMap::default(),
+                instances: KeyMap::default(),
+                loops: KeyMap::default(),
                 timers: BTreeMap::new(),
                 next_timer: 0,
                 waiting: BTreeMap::new(),
@@ -283,16 +287,14 @@ impl RunState {
     /// The keys of the step records that events changed since the last call, and forgets them:
     /// a caller that persists records writes only these instead of comparing every record.
     /// It may name a record that did not actually change, never misses one that did.
-    /// The keys come sorted, each once.
+    /// The keys come in the order of the changes, a key changed twice named twice.
     pub fn take_touched(&mut self) -> Vec<StepKey> {
-        let mut keys = std::mem::take(&mut self.touched);
-        keys.sort_unstable();
-        keys.dedup();
-        keys
+        std::mem::take(&mut self.touched)
     }
 
-    /// Every step instance that was decided (started or skipped), in key order.
-    pub fn steps(&self) -> &BTreeMap<StepKey, StepRecord> {
+    /// Every step instance that was decided (started or skipped), in the order they were
+    /// decided (the same for every replay of the same journal).
+    pub fn steps(&self) -> &KeyMap<StepKey, StepRecord> {
         &self.inner.steps
     }
 
@@ -685,9 +687,13 @@ impl RunState {
     fn new_record(&self, key: &StepKey, step: &Step, status: StepStatus) -> StepRecord {
         let display = self.plan.display(key);
         let run_id = self.inner.run.as_ref().map_or("", |r| r.run_id.as_str());
+        let mut idempotency_key = String::with_capacity(run_id.len() + 1 + display.len());
+        idempotency_key.push_str(run_id);
+        idempotency_key.push('/');
+        idempotency_key.push_str(&display);
         StepRecord {
             id: step.id.clone(),
-            idempotency_key: format!("{run_id}/{display}"),
+            idempotency_key,
             display,
             status,
             attempts: 0,

@@ -335,7 +335,7 @@ impl RunState {
             Outcome::Skipped => {}
         }
         if self.inner.loops.contains_key(&key) {
-            self.inner.loops.remove(&key);
+            self.inner.loops.swap_remove(&key);
         }
         // Decide each successor whose predecessors have now all ended.
         let Some(instance) = self.inner.instances.get(&key.frames[..]) else {

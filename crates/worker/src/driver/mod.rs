@@ -67,8 +67,10 @@ struct Driver {
     state: RunState,
     last_seq: u64,
     row_status: RunStatus,
-    committed: BTreeMap<StepKey, Snapshot>,
-    logs: BTreeMap<StepKey, Vec<aion_store::LogLine>>,
+    /// What the store holds of each step (hashed: a loop has thousands of keys, and each
+    /// ordered lookup compares whole key paths).
+    committed: foldhash::HashMap<StepKey, Snapshot>,
+    logs: foldhash::HashMap<StepKey, Vec<aion_store::LogLine>>,
     in_flight: BTreeMap<StepKey, (u32, tokio::task::AbortHandle)>,
     timers: BTreeMap<TimerId, i64>,
     queue: VecDeque<Action>,
@@ -183,8 +185,8 @@ impl Runtime {
             state: RunState::new(plan, Arc::clone(&self.engine)),
             last_seq: records.last().map_or(0, |r| r.seq),
             row_status: run.status,
-            committed: BTreeMap::new(),
-            logs: BTreeMap::new(),
+            committed: foldhash::HashMap::default(),
+            logs: foldhash::HashMap::default(),
             in_flight: BTreeMap::new(),
             timers: BTreeMap::new(),
             queue: VecDeque::new(),
@@ -873,26 +875,31 @@ impl Driver {
     /// Only the records the engine reports as touched are compared (not every row of the run).
     fn changed_steps(&mut self) -> Vec<aion_store::StepRecord> {
         let mut out = Vec::new();
+        // In the order the engine changed them, possibly more than once: the snapshot check
+        // below writes each record once, in its latest state.
         let touched = self.state.take_touched();
         // Debug builds check the engine's report: no record changed without being named.
         #[cfg(debug_assertions)]
-        for (key, record) in self.state.steps() {
-            if touched.binary_search(key).is_err() {
-                let snap = (
-                    record.status,
-                    record.attempts,
-                    record.finished_at_ms,
-                    record.fencing,
-                );
-                debug_assert_eq!(
-                    self.committed.get(key),
-                    Some(&snap),
-                    "step {key:?} changed without being reported as touched"
-                );
+        {
+            let named: std::collections::HashSet<&StepKey> = touched.iter().collect();
+            for (key, record) in self.state.steps() {
+                if !named.contains(key) {
+                    let snap = (
+                        record.status,
+                        record.attempts,
+                        record.finished_at_ms,
+                        record.fencing,
+                    );
+                    debug_assert_eq!(
+                        self.committed.get(key),
+                        Some(&snap),
+                        "step {key:?} changed without being reported as touched"
+                    );
+                }
             }
         }
-        for key in &touched {
-            let Some(record) = self.state.steps().get(key) else {
+        for key in touched {
+            let Some(record) = self.state.steps().get(&key) else {
                 continue;
             };
             let snap = (
@@ -901,11 +908,11 @@ impl Driver {
                 record.finished_at_ms,
                 record.fencing,
             );
-            if self.committed.get(key) == Some(&snap) {
+            if self.committed.get(&key) == Some(&snap) {
                 continue;
             }
-            let before = self.committed.insert(key.clone(), snap).map(|s| s.0);
-            let logs = self.logs.get(key).cloned().unwrap_or_default();
+            let logs = self.logs.get(&key).cloned().unwrap_or_default();
+            let before = self.committed.insert(key, snap).map(|s| s.0);
             out.push(history(record, logs));
             if self.rt.observer.wants_steps()
                 && before != Some(record.status)
@@ -934,16 +941,9 @@ impl Driver {
                 });
             }
         }
-        for key in self.logs.keys().cloned().collect::<Vec<_>>() {
-            if self
-                .state
-                .steps()
-                .get(&key)
-                .is_some_and(|r| r.status.is_finished())
-            {
-                self.logs.remove(&key);
-            }
-        }
+        let steps = self.state.steps();
+        self.logs
+            .retain(|key, _| !steps.get(key).is_some_and(|r| r.status.is_finished()));
         out
     }
 
