@@ -9,9 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aion_store::{
-    ClaimRequest, CommitRequest, JournalRecord, NewRun, RunStatus, StepRecord, StepStatus, Store,
-};
+use aion_store::conformance::new_run;
+use aion_store::{ClaimRequest, CommitRequest, JournalRecord, StepRecord, StepStatus, Store};
 use aion_store_sqlite::{Durability, Options, SqliteStore};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -54,21 +53,11 @@ async fn setup(
     let store = Arc::new(SqliteStore::open(dir, options).await.expect("open"));
     for i in 0..runs {
         store
-            .create_run(NewRun {
-                id: None,
-                workspace: "default".to_owned(),
-                flow_id: "bench".to_owned(),
-                flow_version: 1,
-                plan_hash: "h".to_owned(),
-                input: serde_json::json!({}),
-                trigger: serde_json::json!({}),
-                trace_id: None,
-                parent_run_id: None,
-                retry_of: None,
-                status: RunStatus::Queued,
-                created_ms: i64::try_from(i).expect("small"),
-                lease: None,
-            })
+            .create_run(new_run(
+                "default",
+                "bench",
+                i64::try_from(i).expect("small"),
+            ))
             .await
             .expect("create run");
     }

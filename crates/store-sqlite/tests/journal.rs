@@ -1,30 +1,13 @@
 //! The journal's packed chunks (one row per commit) and the migration from schema version 1
 //! (text run ids, one journal row per record) to integer run keys and chunks.
 
+use aion_store::conformance::new_run;
 use aion_store::payload::encode;
 use aion_store::{
-    ClaimRequest, CommitRequest, ErrorKind, JournalRecord, NewRun, RunStatus, StepStatus, Store,
-    TimerOp,
+    ClaimRequest, CommitRequest, DEFAULT_WORKSPACE, ErrorKind, JournalRecord, RunStatus,
+    StepStatus, Store, TimerOp,
 };
 use aion_store_sqlite::{FILE_NAME, Options, SqliteStore, latest_version};
-
-fn new_run(created_ms: i64) -> NewRun {
-    NewRun {
-        id: None,
-        workspace: "default".to_owned(),
-        flow_id: "f".to_owned(),
-        flow_version: 1,
-        plan_hash: "h".to_owned(),
-        input: serde_json::json!({}),
-        trigger: serde_json::json!({}),
-        trace_id: None,
-        parent_run_id: None,
-        retry_of: None,
-        status: RunStatus::Queued,
-        created_ms,
-        lease: None,
-    }
-}
 
 fn record(seq: u64, kind: &str, payload: Vec<u8>, at_ms: i64) -> JournalRecord {
     JournalRecord {
@@ -38,7 +21,10 @@ fn record(seq: u64, kind: &str, payload: Vec<u8>, at_ms: i64) -> JournalRecord {
 /// A store with one claimed run; returns the store, the run id and its epoch.
 async fn claimed_run(dir: &std::path::Path) -> (SqliteStore, String, u64) {
     let store = SqliteStore::open(dir, Options::default()).await.unwrap();
-    let run = store.create_run(new_run(1)).await.unwrap();
+    let run = store
+        .create_run(new_run(DEFAULT_WORKSPACE, "f", 1))
+        .await
+        .unwrap();
     let lease = store
         .claim(ClaimRequest {
             worker_id: "w".to_owned(),

@@ -1,28 +1,11 @@
 //! SQLite-specific behaviour: data survives reopening, large blobs are compressed on disk,
 //! the file carries our markers, and other applications' markers are refused.
 
-use aion_store::{ClaimRequest, CommitRequest, ErrorKind, JournalRecord, NewRun, RunStatus, Store};
+use aion_store::conformance::new_run;
+use aion_store::{ClaimRequest, CommitRequest, DEFAULT_WORKSPACE, ErrorKind, JournalRecord, Store};
 use aion_store_sqlite::{
     APPLICATION_ID, Durability, FILE_NAME, Options, SqliteStore, latest_version,
 };
-
-fn new_run(created_ms: i64) -> NewRun {
-    NewRun {
-        id: None,
-        workspace: "default".to_owned(),
-        flow_id: "f".to_owned(),
-        flow_version: 1,
-        plan_hash: "h".to_owned(),
-        input: serde_json::json!({}),
-        trigger: serde_json::json!({}),
-        trace_id: None,
-        parent_run_id: None,
-        retry_of: None,
-        status: RunStatus::Queued,
-        created_ms,
-        lease: None,
-    }
-}
 
 #[tokio::test]
 async fn commits_survive_reopen_and_blobs_are_compressed() {
@@ -34,7 +17,10 @@ async fn commits_survive_reopen_and_blobs_are_compressed() {
     let store = SqliteStore::open(dir.path(), options.clone())
         .await
         .unwrap();
-    let run = store.create_run(new_run(1)).await.unwrap();
+    let run = store
+        .create_run(new_run(DEFAULT_WORKSPACE, "f", 1))
+        .await
+        .unwrap();
     let lease = store
         .claim(ClaimRequest {
             worker_id: "w".to_owned(),
@@ -118,7 +104,10 @@ async fn corrupt_blobs_are_errors() {
     let store = SqliteStore::open(dir.path(), Options::default())
         .await
         .unwrap();
-    let run = store.create_run(new_run(1)).await.unwrap();
+    let run = store
+        .create_run(new_run(DEFAULT_WORKSPACE, "f", 1))
+        .await
+        .unwrap();
     let raw = rusqlite::Connection::open(dir.path().join(FILE_NAME)).unwrap();
     raw.execute("UPDATE runs SET input = x'01ffffff7f00'", [])
         .unwrap();

@@ -164,7 +164,9 @@ macro_rules! conformance_tests {
 
 pub(crate) const WS: &str = crate::DEFAULT_WORKSPACE;
 
-pub(crate) fn new_run(workspace: &str, flow_id: &str, created_ms: i64) -> NewRun {
+/// A queued, unleased run of version 1 of `flow_id` (a fixture for backends' own tests and
+/// benches too).
+pub fn new_run(workspace: &str, flow_id: &str, created_ms: i64) -> NewRun {
     NewRun {
         id: None,
         workspace: workspace.to_owned(),
