@@ -1,6 +1,7 @@
-//! Aion's storage contract: the [`Store`] trait, its row types ([`model`]), the error type, the
-//! transparent blob compression backends share ([`payload`]), and the [`conformance`] suite
-//! every backend must pass.
+//! Aion's storage contract: the [`Store`] trait (flows, runs, journals, leases) and the
+//! [`Accounts`] trait (users, members, API keys, sessions, variables), their row types
+//! ([`model`], [`accounts`]), the error type, the transparent blob compression backends share
+//! ([`payload`]), and the [`conformance`] suite every backend must pass.
 //!
 //! This crate does no I/O itself. Backends (`aion-store-sqlite`, later `aion-store-postgres`)
 //! implement [`Store`]; the worker, API and CLI hold an `Arc<dyn Store>`.
@@ -29,11 +30,15 @@
 use std::future::Future;
 use std::pin::Pin;
 
+pub mod accounts;
 pub mod conformance;
 mod error;
 pub mod model;
 pub mod payload;
 
+pub use accounts::{
+    Accounts, ApiKey, Member, NewUser, Role, Session, User, Variable, check_var_name,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use model::*;
 
