@@ -10,6 +10,7 @@ mod nodes;
 mod render;
 mod run;
 mod runs;
+mod serve;
 mod store;
 
 use std::path::PathBuf;
@@ -31,7 +32,8 @@ use crate::store::{OperatorArgs, StoreArgs};
     name = "aion",
     version,
     about = "Aion: self-hosted AI workflow automation. Check flow documents, print their plans, \
-             the document schema and the node catalog; run flows durably and inspect their runs.",
+             the document schema and the node catalog; run flows durably and inspect their runs; \
+             serve the API.",
     propagate_version = true
 )]
 struct Cli {
@@ -118,6 +120,55 @@ enum Command {
         #[cfg(feature = "failpoints")]
         #[arg(long, env = "AION_FAILPOINTS", value_name = "SPEC", hide = true)]
         failpoints: Option<String>,
+    },
+    /// Serve the REST API and execute runs until Ctrl-C or SIGTERM.
+    ///
+    /// Settings come from defaults, then `--config FILE` (TOML), then `AION_*` environment
+    /// variables, then these flags. Runs left unfinished by a crash resume on start; shutting
+    /// down finishes in-flight requests and steps.
+    Serve {
+        #[command(flatten)]
+        args: Box<serve::ServeArgs>,
+    },
+    /// Create users and API keys (also while a server runs on the data directory).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create a user who owns a workspace (created if missing).
+    CreateUser {
+        /// The user's email (their sign-in name).
+        #[arg(long)]
+        email: String,
+        /// The password (at least 8 characters).
+        #[arg(long)]
+        password: String,
+        /// The workspace the user owns.
+        #[arg(long, default_value = "default")]
+        workspace: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Create an API key and print it (only it) on stdout; it is shown only once.
+    CreateApiKey {
+        /// The user the key acts for.
+        #[arg(long)]
+        email: String,
+        /// The workspace the key acts in [default: default].
+        #[arg(long)]
+        workspace: Option<String>,
+        /// owner, editor, runner or viewer (at most the user's own role).
+        #[arg(long, default_value = "owner")]
+        role: String,
+        /// A label for the key.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -227,6 +278,26 @@ fn main() -> ExitCode {
             }
             run::worker(&store, &operator, lease_ms, max_runs).map_err(|error| store.explain(error))
         }
+        Command::Serve { args } => serve::serve(&args),
+        Command::Admin { command } => match command {
+            AdminCommand::CreateUser {
+                email,
+                password,
+                workspace,
+                store,
+            } => serve::create_user(&store, &email, &password, &workspace)
+                .map_err(|error| store.explain(error)),
+            AdminCommand::CreateApiKey {
+                email,
+                workspace,
+                role,
+                name,
+                store,
+            } => {
+                serve::create_api_key(&store, &email, workspace.as_deref(), &role, name.as_deref())
+                    .map_err(|error| store.explain(error))
+            }
+        },
         Command::Runs { command } => match command {
             RunsCommand::List {
                 flow,

@@ -175,29 +175,9 @@ fn read_input(input: Option<&str>, file: Option<&Path>) -> anyhow::Result<Value>
 
 /// Checks the input, after defaults, against the flow's `inputs` schema.
 fn validate_input(plan: &aion_plan::Plan, input: &Value) -> Vec<String> {
-    let Some(schema) = &plan.inputs else {
-        return Vec::new();
-    };
-    let mut input = input.clone();
-    aion_worker::apply_input_defaults(plan, &mut input);
-    let validator = match jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft202012)
-        .build(schema)
-    {
-        Ok(validator) => validator,
-        Err(error) => return vec![format!("the flow's `inputs` schema is unusable: {error}")],
-    };
-    validator
-        .iter_errors(&input)
-        .map(|error| {
-            let pointer = error.instance_path().as_str().to_owned();
-            let pointer = if pointer.is_empty() {
-                "/".to_owned()
-            } else {
-                pointer
-            };
-            format!("at {pointer}: {error}")
-        })
+    aion_worker::check_input(plan, input)
+        .iter()
+        .map(ToString::to_string)
         .collect()
 }
 
@@ -236,7 +216,7 @@ pub(crate) fn worker(
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

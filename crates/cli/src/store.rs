@@ -25,9 +25,21 @@ pub(crate) struct StoreArgs {
     home: Option<PathBuf>,
 }
 
+/// The per-user data folder: `$XDG_DATA_HOME/aion` (when absolute), else
+/// `$HOME/.local/share/aion`.
+pub(crate) fn default_data_dir(
+    xdg_data_home: Option<&std::path::Path>,
+    home: Option<&std::path::Path>,
+) -> Option<PathBuf> {
+    if let Some(xdg) = xdg_data_home.filter(|p| p.is_absolute()) {
+        return Some(xdg.join("aion"));
+    }
+    home.map(|home| home.join(".local/share/aion"))
+}
+
 /// Commit durability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum DurabilityArg {
+pub(crate) enum DurabilityArg {
     /// Crash-safe (`synchronous=NORMAL` in WAL).
     Normal,
     /// Power-loss safe (`synchronous=FULL`).
@@ -39,17 +51,29 @@ impl StoreArgs {
         if let Some(dir) = &self.data_dir {
             return Ok(dir.clone());
         }
-        if let Some(xdg) = self.xdg_data_home.as_ref().filter(|p| p.is_absolute()) {
-            return Ok(xdg.join("aion"));
-        }
-        match &self.home {
-            Some(home) => Ok(home.join(".local/share/aion")),
+        match default_data_dir(self.xdg_data_home.as_deref(), self.home.as_deref()) {
+            Some(dir) => Ok(dir),
             None => anyhow::bail!("no data directory: pass --data-dir or set AION_DATA_DIR"),
         }
     }
 
     /// Opens the store, with a clear message for foreign, corrupt or newer data.
     pub(crate) async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        Ok(self.open_sqlite().await?)
+    }
+
+    /// Opens the store and its accounts (the same SQLite file).
+    pub(crate) async fn open_with_accounts(
+        &self,
+    ) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn aion_store::Accounts>)> {
+        let store = self.open_sqlite().await?;
+        Ok((
+            Arc::clone(&store) as Arc<dyn Store>,
+            store as Arc<dyn aion_store::Accounts>,
+        ))
+    }
+
+    async fn open_sqlite(&self) -> anyhow::Result<Arc<SqliteStore>> {
         let dir = self.dir()?;
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
@@ -224,7 +248,7 @@ pub(crate) struct OperatorArgs {
 }
 
 /// A `--max-output-bytes` value: a whole number of bytes, at least 1.
-fn parse_positive_bytes(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_positive_bytes(text: &str) -> Result<usize, String> {
     let digits = text.trim();
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err("expected a positive whole number of bytes, such as 1048576".to_owned());

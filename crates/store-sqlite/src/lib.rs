@@ -13,8 +13,12 @@
 //!   survives a process crash, the last ones may be lost on power loss) or
 //!   [`Durability::Full`] (`synchronous=FULL`: survives power loss).
 //!
+//! It also implements [`aion_store::Accounts`] (users, members, API keys, sessions, variables)
+//! on the same file and threads.
+//!
 //! It does not know what journal payloads mean, and it does not clean up old runs (later).
 
+mod accounts;
 mod chunk;
 mod read;
 mod schema;
@@ -112,7 +116,8 @@ impl SqliteStore {
     }
 }
 
-fn new_run_id(created_ms: i64) -> String {
+/// A UUIDv7 for an instant (run and user ids): time-ordered, with random low bits.
+fn new_uuid_v7(created_ms: i64) -> String {
     let ms = u64::try_from(created_ms).unwrap_or(0);
     let nanos = u32::try_from((ms % 1000) * 1_000_000).unwrap_or(0);
     let ts = uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, nanos);
@@ -173,7 +178,7 @@ impl Store for SqliteStore {
                     check_id("run id", id)?;
                     id.clone()
                 }
-                None => new_run_id(run.created_ms),
+                None => new_uuid_v7(run.created_ms),
             };
             self.write(move |conn| write::create_run(conn, run, id))
                 .await

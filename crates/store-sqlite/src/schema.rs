@@ -36,6 +36,10 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0002_integer_run_keys.sql"),
         convert: Some(pack_journal_v1),
     },
+    Migration {
+        sql: include_str!("migrations/0003_accounts.sql"),
+        convert: None,
+    },
 ];
 
 /// The newest schema version this build knows.

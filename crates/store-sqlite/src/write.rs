@@ -17,7 +17,7 @@ fn to_i64(value: u64, what: &str) -> Result<i64, Error> {
     i64::try_from(value).map_err(|_| Error::InvalidArgument(format!("{what} out of range")))
 }
 
-fn workspace_exists(conn: &Connection, workspace: &str) -> Result<(), Error> {
+pub(crate) fn workspace_exists(conn: &Connection, workspace: &str) -> Result<(), Error> {
     let found: Option<i64> = conn
         .prepare_cached("SELECT 1 FROM workspaces WHERE id = ?1")
         .map_err(db)?
@@ -30,7 +30,7 @@ fn workspace_exists(conn: &Connection, workspace: &str) -> Result<(), Error> {
     }
 }
 
-fn is_constraint(err: &rusqlite::Error) -> bool {
+pub(crate) fn is_constraint(err: &rusqlite::Error) -> bool {
     err.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
 }
 
@@ -64,8 +64,20 @@ pub(crate) fn put_flow(conn: &Connection, flow: NewFlowVersion) -> Result<FlowVe
         .map_err(db)?
         .query_row(params![flow.workspace, flow.flow_id], |row| row.get(0))
         .map_err(db)?;
-    let version = u32::try_from(latest.saturating_add(1))
+    let current = u32::try_from(latest)
         .map_err(|_| Error::Corrupt("flow version out of range".to_owned()))?;
+    if let Some(expected) = flow.expected_latest
+        && expected != current
+    {
+        return Err(Error::VersionConflict {
+            flow_id: flow.flow_id,
+            expected,
+            current,
+        });
+    }
+    let version = current
+        .checked_add(1)
+        .ok_or_else(|| Error::InvalidArgument("flow version out of range".to_owned()))?;
     conn.prepare_cached(
         "INSERT INTO flow_versions (workspace, flow_id, version, document, format, plan, \
          plan_hash, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

@@ -1,10 +1,10 @@
 //! Runs the store conformance suite against SQLite, each case in its own temporary data dir,
-//! plus the SQLite-specific checks (reopening, on-disk compression, file markers).
+//! for both the `Store` and the `Accounts` traits.
 
 use std::sync::{Arc, Mutex};
 
-use aion_store::conformance::{Backend, Foreign};
-use aion_store::{BoxFuture, Error, Store};
+use aion_store::conformance::{Backend, Foreign, StoreWithAccounts};
+use aion_store::{Accounts, BoxFuture, Error, Store};
 use aion_store_sqlite::{FILE_NAME, Options, SqliteStore};
 use tempfile::TempDir;
 
@@ -29,6 +29,17 @@ impl Backend for Sqlite {
             let dir = self.new_dir()?;
             let store = SqliteStore::open(&dir, Options::default()).await?;
             Ok(Arc::new(store) as Arc<dyn Store>)
+        })
+    }
+
+    fn fresh_accounts(&self) -> BoxFuture<'_, Result<StoreWithAccounts, Error>> {
+        Box::pin(async move {
+            let dir = self.new_dir()?;
+            let store = Arc::new(SqliteStore::open(&dir, Options::default()).await?);
+            Ok((
+                Arc::clone(&store) as Arc<dyn Store>,
+                store as Arc<dyn Accounts>,
+            ))
         })
     }
 

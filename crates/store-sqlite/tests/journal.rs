@@ -384,7 +384,7 @@ async fn version_1_databases_migrate_with_their_data() {
         1
     );
 
-    // Nothing dangles, and the old tables are gone.
+    // Nothing dangles, the old tables are gone, and later migrations' tables exist.
     drop(store);
     let raw = rusqlite::Connection::open(dir.path().join(FILE_NAME)).unwrap();
     let dangling: i64 = raw
@@ -403,14 +403,19 @@ async fn version_1_databases_migrate_with_their_data() {
     assert_eq!(
         tables,
         [
+            "api_keys",
             "cache",
             "flow_versions",
             "journal",
+            "members",
             "runs",
+            "sessions",
             "signals",
             "sqlite_sequence",
             "steps",
             "timers",
+            "users",
+            "vars",
             "workspaces"
         ]
     );

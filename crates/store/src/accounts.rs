@@ -170,10 +170,7 @@ pub fn check_var_name(name: &str) -> Result<()> {
     let first_ok = chars
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if !first_ok
-        || name.len() > 128
-        || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
+    if !first_ok || name.len() > 128 || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(Error::InvalidArgument(format!(
             "variable name `{name}` must start with a letter or `_` and hold only letters, \
              digits and `_` (at most 128)"

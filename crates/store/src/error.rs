@@ -20,6 +20,8 @@ pub enum ErrorKind {
     StaleEpoch,
     /// Journal records were not contiguous with the run's journal (a duplicate or a gap).
     SeqConflict,
+    /// A flow version was saved against a version that is no longer the latest.
+    VersionConflict,
     /// An argument was out of range or malformed.
     InvalidArgument,
     /// The data was written by a newer schema version than this build supports.
@@ -42,6 +44,7 @@ impl ErrorKind {
             Self::AlreadyExists => "already_exists",
             Self::StaleEpoch => "stale_epoch",
             Self::SeqConflict => "seq_conflict",
+            Self::VersionConflict => "version_conflict",
             Self::InvalidArgument => "invalid_argument",
             Self::SchemaTooNew => "schema_too_new",
             Self::NotAStore => "not_a_store",
@@ -99,6 +102,17 @@ pub enum Error {
         /// The seq that was presented.
         given: u64,
     },
+    /// A flow version was based on a version that is no longer the latest (someone saved the
+    /// flow meanwhile), or a flow to create already exists.
+    #[error("flow `{flow_id}` is at version {current}, not {expected}")]
+    VersionConflict {
+        /// The flow.
+        flow_id: String,
+        /// The latest version the caller based its change on (0: the flow must not exist).
+        expected: u32,
+        /// The flow's latest version.
+        current: u32,
+    },
     /// An argument was malformed or out of range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -142,6 +156,7 @@ impl Error {
             Self::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             Self::StaleEpoch { .. } => ErrorKind::StaleEpoch,
             Self::SeqConflict { .. } => ErrorKind::SeqConflict,
+            Self::VersionConflict { .. } => ErrorKind::VersionConflict,
             Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Self::SchemaTooNew { .. } => ErrorKind::SchemaTooNew,
             Self::NotAStore { .. } => ErrorKind::NotAStore,

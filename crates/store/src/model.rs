@@ -75,6 +75,9 @@ pub struct NewFlowVersion {
     pub plan_hash: String,
     /// When it was stored.
     pub created_ms: i64,
+    /// Save only if the flow's latest version is this one (0: only if the flow does not exist
+    /// yet), else [`crate::Error::VersionConflict`]; `None` saves whatever the latest is.
+    pub expected_latest: Option<u32>,
 }
 
 /// A stored flow version.

@@ -29,7 +29,10 @@ use tokio::sync::watch;
 
 pub use clock::{Clock, SystemClock};
 pub use driver::{Outcome, Seed};
-pub use runs::{RetryPlan, StartRun, apply_input_defaults, retry_journal};
+pub use runs::{
+    InputProblem, RetryPlan, StartRun, StartStored, apply_input_defaults, check_input,
+    retry_journal,
+};
 
 /// What can go wrong while driving runs (step failures are not errors: they are recorded).
 #[derive(Debug, thiserror::Error)]

@@ -34,6 +34,68 @@ pub struct StartRun {
     pub input: Value,
 }
 
+/// A run of a flow version already stored (the server's `execute`, webhooks, cron).
+#[derive(Debug, Clone)]
+pub struct StartStored {
+    /// The stored version.
+    pub flow: aion_store::FlowVersion,
+    /// The run input (before defaults: the engine applies them).
+    pub input: Value,
+    /// What started the run (`{"type": "api"}`, a webhook's request, ...).
+    pub trigger: Value,
+    /// The W3C trace id the run belongs to, when the caller sent one.
+    pub trace_id: Option<String>,
+}
+
+/// One way an input breaks the flow's `inputs` schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputProblem {
+    /// JSON Pointer into the input (`""` for the whole input).
+    pub pointer: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for InputProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
+        write!(f, "at {at}: {}", self.message)
+    }
+}
+
+/// Checks an input, after defaults, against the plan's `inputs` schema (JSON Schema 2020-12):
+/// every problem, empty when the input is acceptable.
+pub fn check_input(plan: &aion_plan::Plan, input: &Value) -> Vec<InputProblem> {
+    let Some(schema) = &plan.inputs else {
+        return Vec::new();
+    };
+    let mut input = input.clone();
+    apply_input_defaults(plan, &mut input);
+    let validator = match jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(schema)
+    {
+        Ok(validator) => validator,
+        Err(error) => {
+            return vec![InputProblem {
+                pointer: String::new(),
+                message: format!("the flow's `inputs` schema is unusable: {error}"),
+            }];
+        }
+    };
+    validator
+        .iter_errors(&input)
+        .map(|error| InputProblem {
+            pointer: error.instance_path().as_str().to_owned(),
+            message: error.to_string(),
+        })
+        .collect()
+}
+
 /// The seed of a retry: the new run's row and its first journal events.
 #[derive(Debug, Clone)]
 pub struct RetryPlan {
@@ -56,6 +118,37 @@ impl Runtime {
     /// so [`Runtime::drive_run`] can drive it at once: no claim, no reads.
     pub async fn create_leased_run(&self, start: StartRun) -> Result<(Run, Lease), Error> {
         let run = self.new_run(start, Some(self.new_lease())).await?;
+        let lease = run.lease().ok_or_else(|| {
+            Error::Invalid(format!("run `{}` was created without its lease", run.id))
+        })?;
+        Ok((run, lease))
+    }
+
+    /// Creates a run of a stored flow version already leased to this runtime (see
+    /// [`Runtime::create_leased_run`]); the plan is compiled into the cache once per hash.
+    pub async fn create_leased_stored_run(
+        &self,
+        start: StartStored,
+    ) -> Result<(Run, Lease), Error> {
+        self.compiled(&start.flow.plan, &start.flow.plan_hash)?;
+        let run = self
+            .store
+            .create_run(NewRun {
+                id: None,
+                workspace: start.flow.workspace,
+                flow_id: start.flow.flow_id,
+                flow_version: start.flow.version,
+                plan_hash: start.flow.plan_hash,
+                input: start.input,
+                trigger: start.trigger,
+                trace_id: start.trace_id,
+                parent_run_id: None,
+                retry_of: None,
+                status: RunStatus::Queued,
+                created_ms: self.now_ms(),
+                lease: Some(self.new_lease()),
+            })
+            .await?;
         let lease = run.lease().ok_or_else(|| {
             Error::Invalid(format!("run `{}` was created without its lease", run.id))
         })?;
@@ -127,6 +220,7 @@ impl Runtime {
                             .map_err(|e| Error::Plan(e.to_string()))?,
                         plan_hash: start.plan.hash.clone(),
                         created_ms: now,
+                        expected_latest: None,
                     })
                     .await?
                     .version

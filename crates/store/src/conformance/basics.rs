@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Backend, Foreign, Outcome, WS, ensure, ensure_eq, expect_kind, new_run};
+use super::{Backend, Failure, Foreign, Outcome, WS, ensure, ensure_eq, expect_kind, new_run};
 use crate::{
     DEFAULT_WORKSPACE, Error, ErrorKind, FlowFormat, NewFlowVersion, RunCursor, RunFilter,
     RunStatus, RunUpdate,
@@ -18,6 +18,7 @@ fn flow(workspace: &str, flow_id: &str, hash: &str, created_ms: i64) -> NewFlowV
         plan: json!({ "version": 1, "steps": [hash] }),
         plan_hash: hash.to_owned(),
         created_ms,
+        expected_latest: None,
     }
 }
 
@@ -124,6 +125,50 @@ pub async fn flow_versions(backend: &dyn Backend) -> Outcome {
         ErrorKind::NotFound,
         "a flow in a missing workspace",
     )?;
+    Ok(())
+}
+
+/// `expected_latest` makes saving a version a compare-and-set: it succeeds only on the latest
+/// version (0: only for a new flow), and a refused save stores nothing.
+pub async fn flow_versions_compare_and_set(backend: &dyn Backend) -> Outcome {
+    let store = backend.fresh().await?;
+    let expecting = |hash: &str, expected: u32| NewFlowVersion {
+        expected_latest: Some(expected),
+        ..flow(WS, "orders", hash, 10)
+    };
+    let v1 = store.put_flow(expecting("h1", 0)).await?;
+    ensure_eq!(v1.version, 1, "created when no version exists");
+    expect_kind(
+        store.put_flow(expecting("again", 0)).await,
+        ErrorKind::VersionConflict,
+        "creating a flow that exists",
+    )?;
+    let v2 = store.put_flow(expecting("h2", 1)).await?;
+    ensure_eq!(v2.version, 2, "saved on the latest version");
+    match store.put_flow(expecting("stale", 1)).await {
+        Err(Error::VersionConflict {
+            flow_id,
+            expected,
+            current,
+        }) => ensure_eq!(
+            (flow_id.as_str(), expected, current),
+            ("orders", 1, 2),
+            "the conflict names the versions"
+        ),
+        other => {
+            return Err(Failure(format!(
+                "a save on a stale version must be a VersionConflict, got {other:?}"
+            )));
+        }
+    }
+    ensure_eq!(
+        store
+            .get_flow(WS, "orders", None)
+            .await?
+            .map(|f| f.plan_hash),
+        Some("h2".to_owned()),
+        "a refused save stores nothing"
+    );
     Ok(())
 }
 

@@ -1,11 +1,13 @@
-//! The conformance suite: behaviour every [`Store`] backend must show, written once against the
-//! trait and run by each backend's tests through [`conformance_tests!`](crate::conformance_tests).
+//! The conformance suite: behaviour every [`Store`] and [`Accounts`] backend must show, written
+//! once against the traits and run by each backend's tests through
+//! [`conformance_tests!`](crate::conformance_tests).
 //!
-//! Cases are plain async functions taking a [`Backend`] (a factory for fresh stores and for the
-//! files a backend must refuse) and returning an [`Outcome`] instead of panicking, so this code
+//! Cases are plain async functions taking a [`Backend`] (a factory for fresh stores, with their
+//! accounts, and for the files a backend must refuse) and returning an [`Outcome`] instead of panicking, so this code
 //! follows the library rules; the generated tests turn a [`Failure`] into a test failure. The
 //! suite needs no executor of its own: concurrency is driven by a small join-all.
 
+mod accounts;
 mod basics;
 mod execution;
 mod leases;
@@ -16,19 +18,29 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+pub use accounts::*;
 pub use basics::*;
 pub use execution::*;
 pub use leases::*;
 
 use crate::{
-    BoxFuture, ClaimRequest, CommitRequest, Error, ErrorKind, JournalRecord, Lease, NewRun, Run,
-    RunStatus, Store,
+    Accounts, BoxFuture, ClaimRequest, CommitRequest, Error, ErrorKind, JournalRecord, Lease,
+    NewRun, Run, RunStatus, Store,
 };
+
+/// A store and its [`Accounts`] over the same data (see [`Backend::fresh_accounts`]).
+pub type StoreWithAccounts = (Arc<dyn Store>, Arc<dyn Accounts>);
 
 /// What a backend provides to the suite.
 pub trait Backend: Send + Sync {
     /// Opens a new, empty store (its own directory, database or schema).
     fn fresh(&self) -> BoxFuture<'_, Result<Arc<dyn Store>, Error>>;
+
+    /// Opens a new, empty store like [`Backend::fresh`] and returns it together with its
+    /// [`Accounts`]: both views of the same data, so workspaces created through the store are
+    /// the ones accounts refer to. A backend implementing both traits on one type returns the
+    /// same object twice.
+    fn fresh_accounts(&self) -> BoxFuture<'_, Result<StoreWithAccounts, Error>>;
 
     /// Prepares a location holding data of schema version `found` (newer than the backend
     /// supports) and opens it; this must fail with [`Error::SchemaTooNew`].
@@ -127,6 +139,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@cases $backend;
             schema_and_workspaces,
             flow_versions,
+            flow_versions_compare_and_set,
             run_create_and_get,
             run_update,
             run_list_pagination_and_filters,
@@ -145,6 +158,16 @@ macro_rules! conformance_tests {
             failing_commits_do_not_fail_others,
             newer_schema_is_refused,
             foreign_files_are_refused,
+            users_by_email_and_id,
+            concurrent_users_with_one_email,
+            user_login_state_and_password,
+            members_and_roles,
+            removing_a_member_revokes_its_keys_there,
+            api_keys,
+            sessions_expire_and_are_deleted,
+            variables_set_list_delete,
+            variable_values_round_trip,
+            accounts_are_isolated_by_workspace,
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {

@@ -1,0 +1,530 @@
+//! Flows: create, list, get, update (each save a new immutable version, guarded by
+//! `If-Match`), versions, and `execute`.
+//!
+//! Documents are compiled when saved; a document with errors is refused with 422 and every
+//! diagnostic. The flow id is the document's `id`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use aion_dsl::source::Format as SourceFormat;
+use aion_store::{FlowFormat, FlowVersion, NewFlowVersion, Role};
+use aion_worker::{Outcome, StartStored};
+
+use super::runs::RunOut;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::problem::{ApiError, ApiJson, Problem};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_flow, list_flows))
+        .routes(routes!(get_flow, update_flow))
+        .routes(routes!(list_versions))
+        .routes(routes!(get_version))
+        .routes(routes!(execute))
+}
+
+/// The syntax of a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DocFormat {
+    /// YAML 1.2.
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+/// A document to save.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveFlow {
+    /// The flow document's text.
+    pub document: String,
+    /// Its syntax; by default JSON when the text starts with `{`, else YAML.
+    #[serde(default)]
+    pub format: Option<DocFormat>,
+}
+
+/// A flow version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlowOut {
+    /// The flow id (the document's `id`).
+    pub id: String,
+    /// The version (from 1, one per save).
+    pub version: u32,
+    /// The plan hash: equal for documents that mean the same.
+    pub plan_hash: String,
+    /// When this version was saved (Unix ms).
+    pub created_ms: i64,
+    /// The document's syntax.
+    pub format: DocFormat,
+    /// The document's text.
+    pub document: String,
+}
+
+/// A flow in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlowSummaryOut {
+    /// The flow id.
+    pub id: String,
+    /// Its latest version.
+    pub latest_version: u32,
+    /// The latest version's plan hash.
+    pub plan_hash: String,
+    /// When the latest version was saved (Unix ms).
+    pub updated_ms: i64,
+}
+
+/// The flows of the workspace.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlowList {
+    /// By id.
+    pub flows: Vec<FlowSummaryOut>,
+}
+
+/// A version in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionOut {
+    /// The version.
+    pub version: u32,
+    /// Its plan hash.
+    pub plan_hash: String,
+    /// When it was saved (Unix ms).
+    pub created_ms: i64,
+}
+
+/// The versions of a flow.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionList {
+    /// Newest first.
+    pub versions: Vec<VersionOut>,
+}
+
+fn flow_out(flow: FlowVersion) -> FlowOut {
+    FlowOut {
+        id: flow.flow_id,
+        version: flow.version,
+        plan_hash: flow.plan_hash,
+        created_ms: flow.created_ms,
+        format: match flow.format {
+            FlowFormat::Yaml => DocFormat::Yaml,
+            FlowFormat::Json => DocFormat::Json,
+        },
+        document: flow.document,
+    }
+}
+
+/// A flow version with its `ETag` (the version, quoted).
+fn versioned(status: StatusCode, flow: FlowVersion) -> Response {
+    let etag = format!("\"{}\"", flow.version);
+    let mut response = (status, Json(flow_out(flow))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// A document that compiled.
+struct Compiled {
+    plan: aion_plan::Plan,
+    document: String,
+    format: FlowFormat,
+}
+
+/// Compiles a document; 422 with every diagnostic when it has errors.
+async fn compile(state: &AppState, body: SaveFlow) -> Result<Compiled, ApiError> {
+    let format = body.format.unwrap_or_else(|| {
+        if body.document.trim_start().starts_with('{') {
+            DocFormat::Json
+        } else {
+            DocFormat::Yaml
+        }
+    });
+    let compiler = Arc::clone(state.compiler());
+    let text = body.document;
+    let (output, text) = tokio::task::spawn_blocking(move || {
+        let source = match format {
+            DocFormat::Yaml => SourceFormat::Yaml,
+            DocFormat::Json => SourceFormat::Json,
+        };
+        let output = compiler.compile(text.as_bytes(), source);
+        (output, text)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    let Some(plan) = output.plan else {
+        let errors = output
+            .diagnostics
+            .iter()
+            .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
+            .collect::<Vec<_>>();
+        let count = output.diagnostics.iter().filter(|d| d.is_error()).count();
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_flow",
+            format!("the document has {count} error(s); each is in `errors`"),
+        )
+        .at("/document")
+        .with_errors(errors));
+    };
+    let format = match format {
+        DocFormat::Yaml => FlowFormat::Yaml,
+        DocFormat::Json => FlowFormat::Json,
+    };
+    Ok(Compiled {
+        plan,
+        document: text,
+        format,
+    })
+}
+
+/// Saves a version on top of `expected_latest` (0: a new flow); a conflict is the caller's to
+/// explain.
+async fn save(
+    state: &AppState,
+    workspace: &str,
+    compiled: Compiled,
+    expected_latest: u32,
+) -> Result<FlowVersion, aion_store::Error> {
+    let Compiled {
+        plan,
+        document,
+        format,
+    } = compiled;
+    let plan_value = serde_json::to_value(&plan)
+        .map_err(|e| aion_store::Error::InvalidArgument(format!("the plan: {e}")))?;
+    state
+        .store()
+        .put_flow(NewFlowVersion {
+            workspace: workspace.to_owned(),
+            flow_id: plan.flow.id.clone(),
+            document,
+            format,
+            plan: plan_value,
+            plan_hash: plan.hash.clone(),
+            created_ms: state.now_ms(),
+            expected_latest: Some(expected_latest),
+        })
+        .await
+}
+
+/// Create a flow from a document (its first version).
+#[utoipa::path(
+    post, path = "/api/v1/flows", tag = "flows",
+    request_body = SaveFlow,
+    responses(
+        (status = 201, description = "Created; `ETag` holds the version", body = FlowOut),
+        (status = 409, description = "A flow with this id exists (update it with PUT)", body = Problem),
+        (status = 422, description = "The document has errors (all in `errors`)", body = Problem),
+    )
+)]
+async fn create_flow(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<SaveFlow>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Editor)?;
+    let compiled = compile(&state, body).await?;
+    let id = compiled.plan.flow.id.clone();
+    match save(&state, &caller.workspace, compiled, 0).await {
+        Ok(stored) => Ok(versioned(StatusCode::CREATED, stored)),
+        Err(aion_store::Error::VersionConflict { .. }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_exists",
+            format!("flow `{id}` already exists; save a new version with PUT /api/v1/flows/{id}"),
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// List the workspace's flows with their latest version.
+#[utoipa::path(
+    get, path = "/api/v1/flows", tag = "flows",
+    responses((status = 200, body = FlowList))
+)]
+async fn list_flows(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<FlowList>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let flows = state.store().list_flows(&caller.workspace).await?;
+    Ok(Json(FlowList {
+        flows: flows
+            .into_iter()
+            .map(|f| FlowSummaryOut {
+                id: f.flow_id,
+                latest_version: f.latest_version,
+                plan_hash: f.plan_hash,
+                updated_ms: f.updated_ms,
+            })
+            .collect(),
+    }))
+}
+
+/// The latest version of a flow, with its document.
+#[utoipa::path(
+    get, path = "/api/v1/flows/{id}", tag = "flows",
+    params(("id" = String, Path, description = "The flow id")),
+    responses(
+        (status = 200, description = "`ETag` holds the version", body = FlowOut),
+        (status = 404, body = Problem),
+    )
+)]
+async fn get_flow(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Viewer)?;
+    let flow = latest(&state, &caller.workspace, &id).await?;
+    Ok(versioned(StatusCode::OK, flow))
+}
+
+async fn latest(state: &AppState, workspace: &str, id: &str) -> Result<FlowVersion, ApiError> {
+    state
+        .store()
+        .get_flow(workspace, id, None)
+        .await?
+        .ok_or_else(|| ApiError::not_found("flow", id))
+}
+
+/// The version an `If-Match` header names: `"3"`, `3` or `W/"3"`.
+fn if_match(headers: &HeaderMap) -> Result<u32, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "if_match_required",
+            "an update must carry `If-Match` with the version it changes (the `ETag` of GET)",
+        ));
+    };
+    let text = value.to_str().unwrap_or("").trim();
+    let text = text.strip_prefix("W/").unwrap_or(text);
+    let text = text.trim_matches('"');
+    text.parse::<u32>().map_err(|_| {
+        ApiError::bad_request(format!(
+            "`If-Match: {}` is not a flow version such as \"3\"",
+            value.to_str().unwrap_or("(not text)")
+        ))
+    })
+}
+
+/// Save a new version of a flow. `If-Match` must name the latest version; a stale one is
+/// refused with 412 (someone saved meanwhile).
+#[utoipa::path(
+    put, path = "/api/v1/flows/{id}", tag = "flows",
+    params(
+        ("id" = String, Path, description = "The flow id"),
+        ("If-Match" = String, Header, description = "The version being changed, as its ETag"),
+    ),
+    request_body = SaveFlow,
+    responses(
+        (status = 200, description = "The new version; `ETag` holds it", body = FlowOut),
+        (status = 400, description = "Malformed If-Match", body = Problem),
+        (status = 404, body = Problem),
+        (status = 412, description = "If-Match is not the latest version", body = Problem),
+        (status = 422, description = "The document has errors, or another id", body = Problem),
+        (status = 428, description = "No If-Match", body = Problem),
+    )
+)]
+async fn update_flow(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SaveFlow>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Editor)?;
+    let expected = if_match(&headers)?;
+    latest(&state, &caller.workspace, &id).await?;
+    let compiled = compile(&state, body).await?;
+    if compiled.plan.flow.id != id {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "id_mismatch",
+            format!(
+                "the document's id is `{}` but the URL names flow `{id}`",
+                compiled.plan.flow.id
+            ),
+        )
+        .at("/document"));
+    }
+    match save(&state, &caller.workspace, compiled, expected).await {
+        Ok(stored) => Ok(versioned(StatusCode::OK, stored)),
+        Err(aion_store::Error::VersionConflict { current, .. }) => {
+            Err(stale(&id, expected, current))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn stale(id: &str, expected: u32, current: u32) -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "version_conflict",
+        format!(
+            "flow `{id}` is at version {current}, not {expected}: someone saved it meanwhile; \
+             reload it and apply your change again"
+        ),
+    )
+}
+
+/// The versions of a flow, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/flows/{id}/versions", tag = "flows",
+    params(("id" = String, Path, description = "The flow id")),
+    responses((status = 200, body = VersionList), (status = 404, body = Problem))
+)]
+async fn list_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<VersionList>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let newest = latest(&state, &caller.workspace, &id).await?;
+    let mut versions = Vec::with_capacity(newest.version as usize);
+    for version in (1..newest.version).rev() {
+        if let Some(flow) = state
+            .store()
+            .get_flow(&caller.workspace, &id, Some(version))
+            .await?
+        {
+            versions.push(flow);
+        }
+    }
+    versions.insert(0, newest);
+    Ok(Json(VersionList {
+        versions: versions
+            .into_iter()
+            .map(|f| VersionOut {
+                version: f.version,
+                plan_hash: f.plan_hash,
+                created_ms: f.created_ms,
+            })
+            .collect(),
+    }))
+}
+
+/// One version of a flow, with its document.
+#[utoipa::path(
+    get, path = "/api/v1/flows/{id}/versions/{version}", tag = "flows",
+    params(
+        ("id" = String, Path, description = "The flow id"),
+        ("version" = u32, Path, description = "The version"),
+    ),
+    responses((status = 200, body = FlowOut), (status = 404, body = Problem))
+)]
+async fn get_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Viewer)?;
+    let number = version
+        .parse::<u32>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| ApiError::not_found("flow version", &format!("{id}@{version}")))?;
+    let flow = state
+        .store()
+        .get_flow(&caller.workspace, &id, Some(number))
+        .await?
+        .ok_or_else(|| ApiError::not_found("flow version", &format!("{id}@{version}")))?;
+    Ok(versioned(StatusCode::OK, flow))
+}
+
+/// Options of `execute`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteQuery {
+    /// Wait for the run's end and answer with its output (up to `timeout_ms`).
+    #[serde(default)]
+    pub wait: bool,
+    /// How long to wait, in ms (default: the server's `execute_wait_ms`, 30 s).
+    pub timeout_ms: Option<u64>,
+}
+
+/// Start a run of the flow's latest version. The body is the run input (a JSON object),
+/// checked against the flow's `inputs` schema after defaults.
+#[utoipa::path(
+    post, path = "/api/v1/flows/{id}/execute", tag = "flows",
+    params(("id" = String, Path, description = "The flow id"), ExecuteQuery),
+    request_body(content = Object, description = "The run input"),
+    responses(
+        (status = 200, description = "With `wait=true`: the run ended in time", body = RunOut),
+        (status = 202, description = "The run started (and, with `wait`, is still going)", body = RunOut),
+        (status = 404, body = Problem),
+        (status = 422, description = "The input breaks the flow's inputs schema", body = Problem),
+    )
+)]
+async fn execute(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<ExecuteQuery>,
+    ApiJson(input): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Runner)?;
+    if !input.is_object() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "the run input must be a JSON object",
+        )
+        .at(""));
+    }
+    let flow = latest(&state, &caller.workspace, &id).await?;
+    let plan: aion_plan::Plan =
+        serde_json::from_value(flow.plan.clone()).map_err(|e| ApiError::internal(&e))?;
+    let problems = aion_worker::check_input(&plan, &input);
+    if let Some(first) = problems.first() {
+        let errors = problems
+            .iter()
+            .map(|p| serde_json::json!({ "pointer": p.pointer, "message": p.message }))
+            .collect();
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            format!("the input does not match the flow's inputs schema: {first}"),
+        )
+        .at(first.pointer.clone())
+        .with_errors(errors));
+    }
+    let runtime = Arc::clone(state.runtime());
+    let (run, lease) = runtime
+        .create_leased_stored_run(StartStored {
+            flow,
+            input,
+            trigger: serde_json::json!({ "type": "api", "user_id": caller.user_id }),
+            trace_id: None,
+        })
+        .await?;
+    let started = RunOut::from(run.clone());
+    let driver = tokio::spawn({
+        let runtime = Arc::clone(&runtime);
+        async move { runtime.drive_run(run, lease).await }
+    });
+    if !query.wait {
+        return Ok((StatusCode::ACCEPTED, Json(started)).into_response());
+    }
+    let wait = Duration::from_millis(query.timeout_ms.unwrap_or(state.config().execute_wait_ms));
+    match tokio::time::timeout(wait, driver).await {
+        Ok(Ok(Ok(Outcome::Finished(run)))) => Ok(Json(RunOut::from(*run)).into_response()),
+        Ok(Ok(Ok(Outcome::Released))) | Err(_) => {
+            Ok((StatusCode::ACCEPTED, Json(started)).into_response())
+        }
+        Ok(Ok(Err(error))) => Err(error.into()),
+        Ok(Err(error)) => Err(ApiError::internal(&error)),
+    }
+}

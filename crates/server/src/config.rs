@@ -1,0 +1,451 @@
+//! The server's configuration, read in one place: defaults, then a TOML file, then `AION_*`
+//! environment variables, then command-line flags (each later source wins).
+//!
+//! Every bad value is an error that names its source and key (and, in the file, line and
+//! column); an unknown key in the file is an error too, so a typo never silently falls back to
+//! a default. An unknown `AION_*` variable is only a warning (other tools share the prefix).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Commit durability of the embedded store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Crash-safe (`synchronous=NORMAL` in WAL).
+    #[default]
+    Normal,
+    /// Power-loss safe (`synchronous=FULL`).
+    Full,
+}
+
+/// Everything `aion serve` needs to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where the API listens.
+    pub listen: SocketAddr,
+    /// The data directory (the SQLite store lives in it).
+    pub data_dir: PathBuf,
+    /// Commit durability.
+    pub durability: Durability,
+    /// Let `http.request` reach loopback addresses (tests and single-user installs).
+    pub allow_loopback: bool,
+    /// The largest step output, in bytes of JSON.
+    pub max_output_bytes: usize,
+    /// The largest request body, in bytes (webhooks and API).
+    pub body_limit_bytes: usize,
+    /// How long `POST /flows/{id}/execute?wait=true` waits for the run's end by default, ms.
+    pub execute_wait_ms: u64,
+}
+
+impl Config {
+    /// The defaults, with the given data directory.
+    pub fn with_data_dir(data_dir: PathBuf) -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir,
+            durability: Durability::Normal,
+            allow_loopback: false,
+            max_output_bytes: 1 << 20,
+            body_limit_bytes: 1 << 20,
+            execute_wait_ms: 30_000,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the earlier sources' value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Flags {
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--listen ADDR`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--durability normal|full`.
+    pub durability: Option<Durability>,
+    /// `--allow-loopback` (only ever turns it on).
+    pub allow_loopback: bool,
+    /// `--max-output-bytes N`.
+    pub max_output_bytes: Option<usize>,
+}
+
+/// A configuration problem: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}: {message}")]
+pub struct ConfigError {
+    /// `config file PATH:LINE:COLUMN`, `environment variable AION_X`, `--flag`.
+    pub source_name: String,
+    /// What is wrong, naming the key.
+    pub message: String,
+}
+
+/// The file's shape: every key optional, nothing unknown.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    durability: Option<Durability>,
+    allow_loopback: Option<bool>,
+    max_output_bytes: Option<u64>,
+    body_limit_bytes: Option<u64>,
+    execute_wait_ms: Option<u64>,
+}
+
+/// A configuration and the warnings met while reading it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// Things worth telling the operator (unknown `AION_*` variables).
+    pub warnings: Vec<String>,
+}
+
+/// The `AION_*` variables the server reads.
+const ENV_KEYS: &[&str] = &[
+    "AION_CONFIG",
+    "AION_LISTEN",
+    "AION_DATA_DIR",
+    "AION_DURABILITY",
+    "AION_ALLOW_LOOPBACK",
+    "AION_MAX_OUTPUT_BYTES",
+    "AION_BODY_LIMIT_BYTES",
+    "AION_EXECUTE_WAIT_MS",
+    // Read by other parts of the binary.
+    "AION_FAILPOINTS",
+];
+
+/// Loads the configuration from the process environment and the flags. `default_data_dir` is
+/// used when no source names one (the CLI passes the per-user data folder).
+pub fn load(flags: &Flags, default_data_dir: Option<PathBuf>) -> Result<Loaded, ConfigError> {
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| k.starts_with("AION_"))
+        .collect();
+    resolve(flags, &env, default_data_dir, |path| {
+        std::fs::read_to_string(path).map_err(|e| e.to_string())
+    })
+}
+
+/// [`load`] with the environment and the file reader given: what the tests call.
+pub fn resolve(
+    flags: &Flags,
+    env: &[(String, String)],
+    default_data_dir: Option<PathBuf>,
+    read: impl Fn(&Path) -> Result<String, String>,
+) -> Result<Loaded, ConfigError> {
+    let warnings = env
+        .iter()
+        .filter(|(key, _)| !ENV_KEYS.contains(&key.as_str()))
+        .map(|(key, _)| {
+            format!(
+                "environment variable {key} is not a server setting and is ignored (known: {})",
+                ENV_KEYS[..ENV_KEYS.len() - 1].join(", ")
+            )
+        })
+        .collect();
+    let env_value = |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let file_path = flags
+        .config_file
+        .clone()
+        .or_else(|| env_value("AION_CONFIG").map(PathBuf::from));
+    let file = match &file_path {
+        Some(path) => parse_file(
+            path,
+            &read(path).map_err(|e| ConfigError {
+                source_name: format!("config file {}", path.display()),
+                message: format!("cannot read it: {e}"),
+            })?,
+        )?,
+        None => FileConfig::default(),
+    };
+    let file_source = |key: &str| match &file_path {
+        Some(path) => format!("config file {} (key `{key}`)", path.display()),
+        None => String::new(),
+    };
+
+    let data_dir = flags
+        .data_dir
+        .clone()
+        .or_else(|| env_value("AION_DATA_DIR").map(PathBuf::from))
+        .or(file.data_dir.clone())
+        .or(default_data_dir)
+        .ok_or_else(|| ConfigError {
+            source_name: "configuration".to_owned(),
+            message: "no data directory: pass --data-dir, set AION_DATA_DIR or `data_dir` in the \
+                      config file"
+                .to_owned(),
+        })?;
+    let mut config = Config::with_data_dir(data_dir);
+
+    if let Some(listen) = &file.listen {
+        config.listen = parse_addr(listen).map_err(|m| err(file_source("listen"), m))?;
+    }
+    if let Some(d) = file.durability {
+        config.durability = d;
+    }
+    if let Some(b) = file.allow_loopback {
+        config.allow_loopback = b;
+    }
+    if let Some(n) = file.max_output_bytes {
+        config.max_output_bytes =
+            positive(n).map_err(|m| err(file_source("max_output_bytes"), m))?;
+    }
+    if let Some(n) = file.body_limit_bytes {
+        config.body_limit_bytes =
+            positive(n).map_err(|m| err(file_source("body_limit_bytes"), m))?;
+    }
+    if let Some(n) = file.execute_wait_ms {
+        config.execute_wait_ms = n;
+    }
+
+    let from_env = |key: &str| format!("environment variable {key}");
+    if let Some(v) = env_value("AION_LISTEN") {
+        config.listen = parse_addr(v).map_err(|m| err(from_env("AION_LISTEN"), m))?;
+    }
+    if let Some(v) = env_value("AION_DURABILITY") {
+        config.durability = match v {
+            "normal" => Durability::Normal,
+            "full" => Durability::Full,
+            other => {
+                return Err(err(
+                    from_env("AION_DURABILITY"),
+                    format!("`{other}` is not a durability (expected normal or full)"),
+                ));
+            }
+        };
+    }
+    if let Some(v) = env_value("AION_ALLOW_LOOPBACK") {
+        config.allow_loopback = match v {
+            "1" | "true" => true,
+            "0" | "false" => false,
+            other => {
+                return Err(err(
+                    from_env("AION_ALLOW_LOOPBACK"),
+                    format!("`{other}` is not a boolean (expected true, false, 1 or 0)"),
+                ));
+            }
+        };
+    }
+    for (key, slot) in [
+        ("AION_MAX_OUTPUT_BYTES", &mut config.max_output_bytes),
+        ("AION_BODY_LIMIT_BYTES", &mut config.body_limit_bytes),
+    ] {
+        if let Some(v) = env_value(key) {
+            let n = v.trim().parse::<u64>().map_err(|_| {
+                err(
+                    from_env(key),
+                    format!("`{v}` is not a whole number of bytes"),
+                )
+            })?;
+            *slot = positive(n).map_err(|m| err(from_env(key), m))?;
+        }
+    }
+    if let Some(v) = env_value("AION_EXECUTE_WAIT_MS") {
+        config.execute_wait_ms = v.trim().parse::<u64>().map_err(|_| {
+            err(
+                from_env("AION_EXECUTE_WAIT_MS"),
+                format!("`{v}` is not a whole number of milliseconds"),
+            )
+        })?;
+    }
+
+    if let Some(listen) = flags.listen {
+        config.listen = listen;
+    }
+    if let Some(d) = flags.durability {
+        config.durability = d;
+    }
+    if flags.allow_loopback {
+        config.allow_loopback = true;
+    }
+    if let Some(n) = flags.max_output_bytes {
+        config.max_output_bytes = n;
+    }
+    Ok(Loaded { config, warnings })
+}
+
+fn err(source_name: String, message: String) -> ConfigError {
+    ConfigError {
+        source_name,
+        message,
+    }
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str::<FileConfig>(text).map_err(|error| {
+        let (line, column) = error
+            .span()
+            .map(|span| line_column(text, span.start))
+            .unwrap_or((1, 1));
+        ConfigError {
+            source_name: format!("config file {}:{line}:{column}", path.display()),
+            message: error.message().to_owned(),
+        }
+    })
+}
+
+/// The 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |last| last.chars().count())
+        + 1;
+    (line, column)
+}
+
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not an address such as 127.0.0.1:8080"))
+}
+
+fn positive(n: u64) -> Result<usize, String> {
+    if n == 0 {
+        return Err("must be at least 1".to_owned());
+    }
+    usize::try_from(n).map_err(|_| format!("{n} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn with_file(text: &'static str) -> impl Fn(&Path) -> Result<String, String> {
+        move |_| Ok(text.to_owned())
+    }
+
+    fn flags_with_file() -> Flags {
+        Flags {
+            config_file: Some(PathBuf::from("aion.toml")),
+            ..Flags::default()
+        }
+    }
+
+    #[test]
+    fn later_sources_win() {
+        let file =
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/from-file\"\nmax_output_bytes = 10\n";
+        let config = resolve(
+            &flags_with_file(),
+            &env(&[("AION_LISTEN", "127.0.0.1:9100")]),
+            None,
+            with_file(file),
+        )
+        .unwrap()
+        .config;
+        assert_eq!(config.listen, "127.0.0.1:9100".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("/from-file"));
+        assert_eq!(config.max_output_bytes, 10);
+        let flags = Flags {
+            listen: Some("127.0.0.1:9200".parse().unwrap()),
+            data_dir: Some(PathBuf::from("/flag")),
+            ..flags_with_file()
+        };
+        let config = resolve(
+            &flags,
+            &env(&[("AION_LISTEN", "127.0.0.1:9100"), ("AION_DATA_DIR", "/env")]),
+            None,
+            with_file(file),
+        )
+        .unwrap()
+        .config;
+        assert_eq!(config.listen, "127.0.0.1:9200".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("/flag"));
+    }
+
+    #[test]
+    fn defaults_need_only_a_data_dir() {
+        let loaded = resolve(&Flags::default(), &[], Some("/d".into()), |_| {
+            Err("unused".into())
+        })
+        .unwrap();
+        assert_eq!(loaded.config, Config::with_data_dir("/d".into()));
+        assert!(loaded.warnings.is_empty());
+        let missing = resolve(&Flags::default(), &[], None, |_| Err("unused".into())).unwrap_err();
+        assert!(missing.message.contains("no data directory"), "{missing}");
+    }
+
+    #[test]
+    fn file_errors_have_line_and_column() {
+        let error = resolve(
+            &flags_with_file(),
+            &[],
+            Some("/d".into()),
+            with_file("data_dir = \"/x\"\nlisten = 8080\n"),
+        )
+        .unwrap_err();
+        assert_eq!(error.source_name, "config file aion.toml:2:10", "{error}");
+        let unknown = resolve(
+            &flags_with_file(),
+            &[],
+            Some("/d".into()),
+            with_file("\n  listne = \"127.0.0.1:1\"\n"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            unknown.source_name, "config file aion.toml:2:3",
+            "{unknown}"
+        );
+        assert!(unknown.message.contains("listne"), "{unknown}");
+        let bad_addr = resolve(
+            &flags_with_file(),
+            &[],
+            Some("/d".into()),
+            with_file("listen = \"localhost\"\n"),
+        )
+        .unwrap_err();
+        assert!(bad_addr.source_name.contains("key `listen`"), "{bad_addr}");
+        let unreadable = resolve(&flags_with_file(), &[], Some("/d".into()), |_| {
+            Err("No such file or directory".into())
+        })
+        .unwrap_err();
+        assert!(
+            unreadable.message.contains("cannot read it"),
+            "{unreadable}"
+        );
+    }
+
+    #[test]
+    fn environment_errors_name_the_variable() {
+        for (key, value, expected) in [
+            ("AION_LISTEN", "nope", "not an address"),
+            ("AION_DURABILITY", "fast", "not a durability"),
+            ("AION_ALLOW_LOOPBACK", "yes", "not a boolean"),
+            ("AION_MAX_OUTPUT_BYTES", "0", "at least 1"),
+            ("AION_BODY_LIMIT_BYTES", "1MB", "whole number"),
+        ] {
+            let error = resolve(
+                &Flags::default(),
+                &env(&[(key, value)]),
+                Some("/d".into()),
+                |_| Err("unused".into()),
+            )
+            .unwrap_err();
+            assert_eq!(error.source_name, format!("environment variable {key}"));
+            assert!(error.message.contains(expected), "{error}");
+        }
+        let loaded = resolve(
+            &Flags::default(),
+            &env(&[("AION_LISTN", "127.0.0.1:1")]),
+            Some("/d".into()),
+            |_| Err("unused".into()),
+        )
+        .unwrap();
+        assert_eq!(loaded.warnings.len(), 1);
+        assert!(loaded.warnings[0].contains("AION_LISTN"), "{loaded:?}");
+    }
+}

@@ -1,0 +1,255 @@
+//! `aion serve`: the REST API under `/api/v1` (axum, documented by a generated OpenAPI 3.1
+//! document), authentication and workspaces, and the worker loop, in one process over the
+//! embedded SQLite store.
+//!
+//! [`config`] reads the configuration (the one place that does), [`auth`] makes and checks
+//! secrets, [`problem`] shapes every error, [`api`] holds the routes. [`Server::start`] opens
+//! the store, starts the worker loop and binds the listener; [`Server::stop`] shuts down
+//! gracefully.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod problem;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aion_compiler::Compiler;
+use aion_store::{Accounts, Store};
+use aion_store_sqlite::SqliteStore;
+use aion_worker::{Observer, Parts, Progress, Runtime, SystemClock};
+
+pub use config::Config;
+
+/// A server failure at start-up or shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory's store cannot be used.
+    #[error("cannot use the data directory {dir}: {reason}")]
+    Store {
+        /// The directory.
+        dir: String,
+        /// Why (newer schema, foreign file, ...).
+        reason: String,
+    },
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// Something else failed.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What every request handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Arc<dyn Store>,
+    accounts: Arc<dyn Accounts>,
+    runtime: Arc<Runtime>,
+    compiler: Arc<Compiler>,
+    config: Config,
+}
+
+impl AppState {
+    /// The run store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// The accounts store.
+    pub fn accounts(&self) -> &Arc<dyn Accounts> {
+        &self.shared.accounts
+    }
+
+    /// The worker runtime runs execute on.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.shared.runtime
+    }
+
+    /// The flow compiler.
+    pub fn compiler(&self) -> &Arc<Compiler> {
+        &self.shared.compiler
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Now, from the runtime's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.shared.runtime.now_ms()
+    }
+}
+
+/// Opens the data directory's SQLite store, explaining refusals.
+pub async fn open_store(config: &Config) -> Result<SqliteStore, ServeError> {
+    let dir = &config.data_dir;
+    let shown = dir.display().to_string();
+    std::fs::create_dir_all(dir).map_err(|e| ServeError::Store {
+        dir: shown.clone(),
+        reason: format!("it cannot be created: {e}"),
+    })?;
+    let options = aion_store_sqlite::Options {
+        durability: match config.durability {
+            config::Durability::Normal => aion_store_sqlite::Durability::Normal,
+            config::Durability::Full => aion_store_sqlite::Durability::Full,
+        },
+        ..aion_store_sqlite::Options::default()
+    };
+    SqliteStore::open(dir, options).await.map_err(|error| {
+        let reason = match error.kind() {
+            aion_store::ErrorKind::SchemaTooNew => {
+                format!(
+                    "it was written by a newer version of aion; upgrade aion to use it ({error})"
+                )
+            }
+            aion_store::ErrorKind::NotAStore => format!(
+                "it is not an aion data directory (a foreign or damaged database file: {error})"
+            ),
+            _ => error.to_string(),
+        };
+        ServeError::Store { dir: shown, reason }
+    })
+}
+
+/// Logs the worker's warnings (a lost lease, a missing `on_error` flow).
+#[derive(Debug)]
+struct Log;
+
+impl Observer for Log {
+    fn report(&self, progress: Progress) {
+        if let Progress::Warning { run_id, message } = progress {
+            tracing::warn!(run_id = %run_id, "{message}");
+        }
+    }
+
+    fn wants_steps(&self) -> bool {
+        false
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    state: AppState,
+    stop: tokio::sync::watch::Sender<bool>,
+    http: tokio::task::JoinHandle<Result<(), String>>,
+    worker: tokio::task::JoinHandle<Result<(), aion_worker::Error>>,
+}
+
+impl Server {
+    /// Opens the store, starts the worker loop (which resumes runs a crash left) and starts
+    /// answering on the configured address. Returns once the listener is bound.
+    pub async fn start(config: Config) -> Result<Server, ServeError> {
+        let store = Arc::new(open_store(&config).await?);
+        let catalog = if config.allow_loopback {
+            let http = aion_http::HttpClient::new(aion_http::Policy::allowing_loopback())
+                .map_err(|e| ServeError::Other(format!("cannot build the HTTP client: {e}")))?;
+            aion_nodes::catalog_with(aion_nodes::NodeServices {
+                http: Arc::new(http),
+            })
+        } else {
+            aion_nodes::catalog()
+        };
+        let defaults = aion_worker::Config::default();
+        let runtime = Runtime::new(Parts {
+            store: Arc::clone(&store) as Arc<dyn Store>,
+            catalog: catalog.clone(),
+            clock: Arc::new(SystemClock),
+            observer: Arc::new(Log),
+            config: aion_worker::Config {
+                worker_id: format!("serve-{}", std::process::id()),
+                max_output_bytes: config.max_output_bytes,
+                ..defaults
+            },
+        });
+        let state = AppState {
+            shared: Arc::new(Shared {
+                store: Arc::clone(&store) as Arc<dyn Store>,
+                accounts: store as Arc<dyn Accounts>,
+                runtime: Arc::clone(&runtime),
+                compiler: Arc::new(Compiler::new(catalog)),
+                config: config.clone(),
+            }),
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| ServeError::Listen {
+                addr: config.listen,
+                reason: e.to_string(),
+            })?;
+        let addr = listener.local_addr().map_err(|e| ServeError::Listen {
+            addr: config.listen,
+            reason: e.to_string(),
+        })?;
+        let worker = {
+            let runtime = Arc::clone(&runtime);
+            tokio::spawn(async move { runtime.run_worker().await })
+        };
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let app = api::router(state.clone());
+        let http = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+            .map_err(|e| e.to_string())
+        });
+        Ok(Server {
+            addr,
+            state,
+            stop,
+            http,
+            worker,
+        })
+    }
+
+    /// The address the server answers on (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (for tests and admin tasks in the same process).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops gracefully: no new connections, in-flight requests finish (up to `grace`), the
+    /// worker lets in-flight steps finish and gives its leases back; what is left resumes at
+    /// the next start.
+    pub async fn stop(self, grace: Duration) -> Result<(), ServeError> {
+        let _ = self.stop.send(true);
+        let http = tokio::time::timeout(grace, self.http).await;
+        self.state.runtime().shutdown();
+        let worker = self
+            .worker
+            .await
+            .map_err(|e| ServeError::Other(format!("the worker loop failed: {e}")))?;
+        worker.map_err(|e| ServeError::Other(format!("the worker loop failed: {e}")))?;
+        self.state.runtime().wait_background().await;
+        match http {
+            Ok(Ok(Ok(()))) | Err(_) => Ok(()),
+            Ok(Ok(Err(e))) => Err(ServeError::Other(format!("the HTTP server failed: {e}"))),
+            Ok(Err(e)) => Err(ServeError::Other(format!("the HTTP server failed: {e}"))),
+        }
+    }
+}

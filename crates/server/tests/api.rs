@@ -1,0 +1,745 @@
+//! The REST API end to end: a real server on a random port over a fresh SQLite data dir,
+//! called over HTTP. Covers authentication, roles, workspace isolation, flows and their
+//! versions, execution, runs, signals, the OpenAPI document and bad input.
+
+use std::time::Duration;
+
+use aion_server::config::Config;
+use aion_server::{Server, admin};
+use aion_store::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+struct Harness {
+    server: Option<Server>,
+    client: reqwest::Client,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+const HELLO: &str = "aion: 1\nid: hello\ninputs:\n  type: object\n  properties:\n    name: { type: string, default: world }\nnodes:\n  - id: greet\n    type: core.set\n    config:\n      value: \"Hello, {{ inputs.name }}!\"\noutput: \"{{ steps.greet.output }}\"\n";
+
+const WAITER: &str = "aion: 1\nid: waiter\nnodes:\n  - id: approval\n    type: core.signal\n    config: { name: approve, timeout: 1h }\n  - id: done\n    type: core.set\n    config: { value: \"{{ steps.approval.output.ok }}\" }\nedges:\n  - { from: approval, to: done }\noutput: \"{{ steps.done.output }}\"\n";
+
+async fn start_in(dir: tempfile::TempDir) -> Harness {
+    let mut config = Config::with_data_dir(dir.path().to_path_buf());
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let server = Server::start(config).await.unwrap();
+    let base = format!("http://{}", server.addr());
+    Harness {
+        server: Some(server),
+        client: reqwest::Client::new(),
+        base,
+        dir,
+    }
+}
+
+async fn start() -> Harness {
+    start_in(tempfile::tempdir().unwrap()).await
+}
+
+impl Harness {
+    fn server(&self) -> &Server {
+        self.server.as_ref().unwrap()
+    }
+
+    /// A user owning `workspace` (created if missing) and a key of theirs with `role`.
+    async fn key(&self, email: &str, workspace: &str, role: Role) -> String {
+        let state = self.server().state();
+        let accounts = state.accounts();
+        if accounts.user_by_email(email).await.unwrap().is_none() {
+            admin::create_user(
+                &**state.store(),
+                &**accounts,
+                email,
+                "correct horse battery",
+                workspace,
+                1,
+            )
+            .await
+            .unwrap();
+        }
+        let user = accounts.user_by_email(email).await.unwrap().unwrap();
+        if accounts
+            .member(workspace, &user.id)
+            .await
+            .unwrap()
+            .is_none()
+        {
+            admin::ensure_workspace(&**state.store(), workspace, 1)
+                .await
+                .unwrap();
+            accounts
+                .set_member(workspace, &user.id, Role::Owner, 1)
+                .await
+                .unwrap();
+        }
+        admin::create_api_key(&**accounts, email, workspace, role, "test", 1)
+            .await
+            .unwrap()
+            .1
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, value)
+    }
+
+    async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        let (status, _, body) = self.call(Method::GET, path, Some(key), None).await;
+        (status, body)
+    }
+
+    async fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        let (status, _, body) = self.call(Method::POST, path, Some(key), Some(body)).await;
+        (status, body)
+    }
+
+    async fn create_flow(&self, key: &str, document: &str) -> Value {
+        let (status, body) = self
+            .post("/api/v1/flows", key, json!({ "document": document }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Polls a run until `done` holds for it (10 s at most).
+    async fn wait_run(&self, key: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..200 {
+            let (status, run) = self.get(&format!("/api/v1/runs/{id}"), key).await;
+            assert_eq!(status, StatusCode::OK, "{run}");
+            if done(&run) {
+                return run;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("run {id} never reached the awaited state");
+    }
+
+    async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(server) = self.server.take() {
+            server.stop(Duration::from_secs(5)).await.unwrap();
+        }
+        self.dir
+    }
+}
+
+fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], expected.as_u16(), "{body}");
+    assert_eq!(body["type"], format!("urn:aion:problem:{code}"), "{body}");
+}
+
+#[tokio::test]
+async fn health_readiness_and_unknown_routes() {
+    let h = start().await;
+    let (status, _, body) = h.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!("ok")));
+    let (status, _, body) = h.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!("ready")));
+    let (status, headers, body) = h.call(Method::GET, "/api/v1/nope", None, None).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "no_route");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_route() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Owner).await;
+    let (status, _, document) = h
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = document["paths"].as_object().unwrap();
+    for expected in [
+        "/api/v1/flows",
+        "/api/v1/flows/{id}",
+        "/api/v1/flows/{id}/versions",
+        "/api/v1/flows/{id}/versions/{version}",
+        "/api/v1/flows/{id}/execute",
+        "/api/v1/runs",
+        "/api/v1/runs/{id}",
+        "/api/v1/runs/{id}/signals/{name}",
+    ] {
+        assert!(paths.contains_key(expected), "{expected} is not documented");
+    }
+    // Every documented operation is served (it answers something other than "no route").
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{id}", "x")
+            .replace("{version}", "1")
+            .replace("{name}", "n");
+        for method in item.as_object().unwrap().keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (_, _, body) = h
+                .call(method.clone(), &concrete, Some(&key), Some(json!({})))
+                .await;
+            assert_ne!(
+                body["code"], "no_route",
+                "{method} {path} is documented but not served"
+            );
+        }
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn keys_authenticate_and_bad_or_revoked_keys_do_not() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Owner).await;
+    let (status, body) = h.get("/api/v1/flows", &key).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({ "flows": [] })));
+
+    let (status, headers, body) = h.call(Method::GET, "/api/v1/flows", None, None).await;
+    assert_problem(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert!(headers.contains_key("www-authenticate"));
+    let wrong_secret = format!("{}0", &key[..key.len() - 1]).replace("_0", "_1");
+    let almost = if wrong_secret == key {
+        format!("{}f", &key[..key.len() - 1])
+    } else {
+        wrong_secret
+    };
+    for bad in [
+        "aion_nothing",
+        "Basic abc",
+        &almost,
+        "aion_000000000000_0000000000000000000000000000000000000000000000000000000000000000",
+    ] {
+        let (status, _, body) = h.call(Method::GET, "/api/v1/flows", Some(bad), None).await;
+        assert_problem(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
+    }
+    // A raw header that is not `Bearer ...`.
+    let response = h
+        .client
+        .get(format!("{}/api/v1/flows", h.base))
+        .header("authorization", key.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // Revoked: refused at once.
+    let id = key.split('_').nth(1).unwrap();
+    h.server()
+        .state()
+        .accounts()
+        .revoke_api_key("default", id, 2)
+        .await
+        .unwrap();
+    let (status, body) = h.get("/api/v1/flows", &key).await;
+    assert_problem(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert!(!body.to_string().contains(id), "no key material in errors");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn roles_limit_what_a_key_may_do() {
+    let h = start().await;
+    let owner = h.key("ada@example.com", "default", Role::Owner).await;
+    let viewer = h.key("ada@example.com", "default", Role::Viewer).await;
+    let runner = h.key("ada@example.com", "default", Role::Runner).await;
+    let doc = json!({ "document": HELLO });
+    let (status, body) = h.post("/api/v1/flows", &viewer, doc.clone()).await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (status, body) = h.post("/api/v1/flows", &runner, doc.clone()).await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    h.create_flow(&owner, HELLO).await;
+    let (status, body) = h
+        .post("/api/v1/flows/hello/execute", &viewer, json!({}))
+        .await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (status, body) = h
+        .post("/api/v1/flows/hello/execute?wait=true", &runner, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["output"], "Hello, world!");
+    let (status, _) = h.get("/api/v1/runs", &viewer).await;
+    assert_eq!(status, StatusCode::OK);
+    // A key may not have more power than its user.
+    let state = h.server().state();
+    let error = admin::create_api_key(
+        &**state.accounts(),
+        "nobody@example.com",
+        "default",
+        Role::Viewer,
+        "k",
+        1,
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("no user"), "{error}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn flows_are_versioned_and_updates_need_the_latest_version() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    let (status, headers, created) = h
+        .call(
+            Method::POST,
+            "/api/v1/flows",
+            Some(&key),
+            Some(json!({ "document": HELLO })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(headers["etag"], "\"1\"");
+    assert_eq!(created["id"], "hello");
+    assert_eq!(created["format"], "yaml");
+    let (status, body) = h
+        .post("/api/v1/flows", &key, json!({ "document": HELLO }))
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "already_exists");
+
+    let changed = HELLO.replace("Hello,", "Hi,");
+    let put = |if_match: Option<&'static str>, document: String| {
+        let mut request = h
+            .client
+            .put(format!("{}/api/v1/flows/hello", h.base))
+            .bearer_auth(&key)
+            .json(&json!({ "document": document }));
+        if let Some(value) = if_match {
+            request = request.header("if-match", value);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let etag = response.headers().get("etag").cloned();
+            (status, etag, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, _, body) = put(None, changed.clone()).await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::PRECONDITION_REQUIRED,
+        "if_match_required",
+    );
+    let (status, _, body) = put(Some("banana"), changed.clone()).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_argument");
+    let (status, etag, body) = put(Some("\"1\""), changed.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(etag.unwrap(), "\"2\"");
+    assert_eq!(body["version"], 2);
+    // Someone saved meanwhile: the stale save is refused and nothing is stored.
+    let (status, _, body) = put(Some("\"1\""), HELLO.replace("Hello,", "Hey,")).await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::PRECONDITION_FAILED,
+        "version_conflict",
+    );
+    let (status, _, body) = put(Some("W/\"2\""), HELLO.replace("id: hello", "id: other")).await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "id_mismatch",
+    );
+
+    let (status, latest) = h.get("/api/v1/flows/hello", &key).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            latest["version"].clone(),
+            latest["document"].as_str().unwrap().contains("Hi,")
+        ),
+        (json!(2), true)
+    );
+    let (_, versions) = h.get("/api/v1/flows/hello/versions", &key).await;
+    let numbers: Vec<u64> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![2, 1]);
+    let (status, v1) = h.get("/api/v1/flows/hello/versions/1", &key).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(v1["document"].as_str().unwrap().contains("Hello,"));
+    for missing in [
+        "/api/v1/flows/hello/versions/9",
+        "/api/v1/flows/hello/versions/x",
+        "/api/v1/flows/nope",
+        "/api/v1/flows/nope/versions",
+    ] {
+        let (status, body) = h.get(missing, &key).await;
+        assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    }
+    let (_, list) = h.get("/api/v1/flows", &key).await;
+    assert_eq!(list["flows"][0]["id"], "hello");
+    assert_eq!(list["flows"][0]["latest_version"], 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn compiler_errors_come_back_all_at_once_with_positions() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    let broken = "aion: 1\nid: broken\nnodes:\n  - id: a\n    type: http.reqest\n  - id: b\n    type: core.set\n    config: { value: \"{{ steps.nope.output }}\" }\n";
+    let (status, body) = h
+        .post("/api/v1/flows", &key, json!({ "document": broken }))
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_flow",
+    );
+    let errors = body["errors"].as_array().unwrap();
+    assert!(errors.len() >= 2, "{body}");
+    for error in errors {
+        for field in ["code", "pointer", "line", "column", "message"] {
+            assert!(!error[field].is_null(), "{field} missing in {error}");
+        }
+    }
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["pointer"] == "/nodes/0/type" && e["line"] == 5)
+    );
+    // A document that is not YAML at all.
+    let (status, body) = h
+        .post("/api/v1/flows", &key, json!({ "document": "aion: [1\n" }))
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_flow",
+    );
+    let (_, list) = h.get("/api/v1/flows", &key).await;
+    assert_eq!(list, json!({ "flows": [] }), "nothing is stored");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn bad_bodies_get_precise_problems() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    let send = |body: Vec<u8>, content_type: &'static str| {
+        let request = h
+            .client
+            .post(format!("{}/api/v1/flows", h.base))
+            .bearer_auth(&key)
+            .header("content-type", content_type)
+            .body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = send(
+        b"{\n  \"document\": \"x\",\n  oops\n}".to_vec(),
+        "application/json",
+    )
+    .await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "malformed_json");
+    assert_eq!(
+        (body["line"].clone(), body["column"].clone()),
+        (json!(3), json!(3))
+    );
+    let (status, body) = send(br#"{"document": 42}"#.to_vec(), "application/json").await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    );
+    assert_eq!(body["pointer"], "/document");
+    let (status, body) = send(
+        br#"{"document": "x", "extra": true}"#.to_vec(),
+        "application/json",
+    )
+    .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    );
+    assert!(body["detail"].as_str().unwrap().contains("extra"), "{body}");
+    let (status, body) = send(
+        br#"{"document": "x", "format": "toml"}"#.to_vec(),
+        "application/json",
+    )
+    .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    );
+    assert_eq!(body["pointer"], "/format");
+    let (status, body) = send(br#"{"document": "x"}"#.to_vec(), "text/plain").await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let huge = format!("{{\"document\": \"{}\"}}", "x".repeat(2 << 20));
+    let (status, body) = send(huge.into_bytes(), "application/json").await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn execute_waits_for_the_output_or_answers_at_once() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Runner).await;
+    let editor = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&editor, HELLO).await;
+    let (status, run) = h
+        .post(
+            "/api/v1/flows/hello/execute?wait=true",
+            &key,
+            json!({ "name": "Ada" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(
+        (run["status"].clone(), run["output"].clone()),
+        (json!("succeeded"), json!("Hello, Ada!"))
+    );
+    assert!(run["latency_ms"].as_i64().unwrap() >= 0);
+    assert_eq!(run["trigger"]["type"], "api");
+
+    let (status, started) = h.post("/api/v1/flows/hello/execute", &key, json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["id"].as_str().unwrap();
+    let done = h.wait_run(&key, id, |r| r["status"] == "succeeded").await;
+    assert_eq!(done["output"], "Hello, world!");
+    assert_eq!(done["steps"][0]["key"], "greet");
+    assert_eq!(done["steps"][0]["status"], "succeeded");
+    assert_eq!(done["steps"][0]["attempts"], 1);
+
+    let (status, body) = h
+        .post("/api/v1/flows/hello/execute", &key, json!({ "name": 5 }))
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+    );
+    assert_eq!(body["pointer"], "/name");
+    let (status, body) = h
+        .post("/api/v1/flows/hello/execute", &key, json!([1, 2]))
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+    );
+    let (status, body) = h.post("/api/v1/flows/nope/execute", &key, json!({})).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = h
+        .post("/api/v1/flows/hello/execute?wait=maybe", &key, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn runs_are_listed_with_filters_and_cursors() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, HELLO).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (_, run) = h
+            .post(
+                "/api/v1/flows/hello/execute?wait=true",
+                &key,
+                json!({ "name": format!("n{i}") }),
+            )
+            .await;
+        ids.push(run["id"].as_str().unwrap().to_owned());
+    }
+    let (status, page) = h.get("/api/v1/runs?limit=2", &key).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let first: Vec<&str> = page["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        first,
+        vec![ids[2].as_str(), ids[1].as_str()],
+        "newest first"
+    );
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, page) = h
+        .get(&format!("/api/v1/runs?limit=2&cursor={cursor}"), &key)
+        .await;
+    assert_eq!(page["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(page["runs"][0]["id"], ids[0].as_str());
+    assert!(page["next_cursor"].is_null());
+    let (_, page) = h
+        .get("/api/v1/runs?flow=hello&status=succeeded,failed", &key)
+        .await;
+    assert_eq!(page["runs"].as_array().unwrap().len(), 3);
+    let (_, page) = h.get("/api/v1/runs?status=failed", &key).await;
+    assert_eq!(page["runs"], json!([]));
+    for (query, what) in [
+        ("cursor=garbage", "cursor"),
+        ("status=done", "status"),
+        ("limit=0", "limit"),
+        ("limit=abc", "limit"),
+        ("colour=red", "colour"),
+    ] {
+        let (status, body) = h.get(&format!("/api/v1/runs?{query}"), &key).await;
+        assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_argument");
+        assert!(
+            body["detail"].as_str().unwrap().contains(what),
+            "{query}: {body}"
+        );
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_signal_wakes_a_waiting_run() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, WAITER).await;
+    let (status, started) = h
+        .post("/api/v1/flows/waiter/execute", &key, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let id = started["id"].as_str().unwrap().to_owned();
+    h.wait_run(&key, &id, |r| r["status"] == "waiting").await;
+    let (status, signal) = h
+        .post(
+            &format!("/api/v1/runs/{id}/signals/approve"),
+            &key,
+            json!({ "ok": "yes" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{signal}");
+    assert_eq!(signal["name"], "approve");
+    let done = h.wait_run(&key, &id, |r| r["status"] == "succeeded").await;
+    assert_eq!(done["output"], "yes");
+    let (status, body) = h
+        .post(
+            &format!("/api/v1/runs/{id}/signals/approve"),
+            &key,
+            json!({}),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "run_ended");
+    let (status, body) = h
+        .post("/api/v1/runs/nope/signals/approve", &key, json!({}))
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn another_workspaces_objects_are_not_found() {
+    let h = start().await;
+    let ada = h.key("ada@example.com", "default", Role::Owner).await;
+    let eve = h.key("eve@example.com", "eve-space", Role::Owner).await;
+    h.create_flow(&ada, WAITER).await;
+    let (_, run) = h
+        .post("/api/v1/flows/waiter/execute", &ada, json!({}))
+        .await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    h.wait_run(&ada, &run_id, |r| r["status"] == "waiting")
+        .await;
+
+    for path in [
+        "/api/v1/flows/waiter".to_owned(),
+        "/api/v1/flows/waiter/versions".to_owned(),
+        "/api/v1/flows/waiter/versions/1".to_owned(),
+        format!("/api/v1/runs/{run_id}"),
+    ] {
+        let (status, body) = h.get(&path, &eve).await;
+        assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    }
+    let (status, body) = h
+        .post("/api/v1/flows/waiter/execute", &eve, json!({}))
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = h
+        .post(
+            &format!("/api/v1/runs/{run_id}/signals/approve"),
+            &eve,
+            json!({ "ok": "eve" }),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let response = h
+        .client
+        .put(format!("{}/api/v1/flows/waiter", h.base))
+        .bearer_auth(&eve)
+        .header("if-match", "\"1\"")
+        .json(&json!({ "document": WAITER }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let (_, runs) = h.get("/api/v1/runs", &eve).await;
+    assert_eq!(runs["runs"], json!([]));
+    let (_, flows) = h.get("/api/v1/flows", &eve).await;
+    assert_eq!(flows["flows"], json!([]));
+    // Eve's signal did not reach Ada's run, which still waits.
+    let (_, still) = h.get(&format!("/api/v1/runs/{run_id}"), &ada).await;
+    assert_eq!(still["status"], "waiting");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn runs_left_waiting_resume_after_a_restart() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, WAITER).await;
+    let (_, run) = h
+        .post("/api/v1/flows/waiter/execute", &key, json!({}))
+        .await;
+    let id = run["id"].as_str().unwrap().to_owned();
+    h.wait_run(&key, &id, |r| r["status"] == "waiting").await;
+    let dir = h.stop().await;
+
+    let h = start_in(dir).await;
+    let (status, _) = h
+        .post(
+            &format!("/api/v1/runs/{id}/signals/approve"),
+            &key,
+            json!({ "ok": "after restart" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let done = h.wait_run(&key, &id, |r| r["status"] == "succeeded").await;
+    assert_eq!(done["output"], "after restart");
+    h.stop().await;
+}
