@@ -227,6 +227,24 @@ pub struct Body {
 }
 
 impl Plan {
+    /// The paths of the plan's webhook triggers, in document order.
+    pub fn webhook_paths(&self) -> Vec<String> {
+        self.triggers
+            .iter()
+            .filter_map(|t| match t {
+                Trigger::Webhook { path, .. } => Some(path.clone()),
+                Trigger::Cron { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The webhook trigger serving `path`.
+    pub fn webhook(&self, path: &str) -> Option<&Trigger> {
+        self.triggers
+            .iter()
+            .find(|t| matches!(t, Trigger::Webhook { path: p, .. } if p == path))
+    }
+
     /// Computes the content hash: SHA-256 over the canonical JSON of the plan with an empty
     /// `hash`. serde_json's default map is sorted, so object key order cannot change it.
     pub fn compute_hash(&self) -> String {

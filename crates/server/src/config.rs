@@ -38,6 +38,10 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// How long `POST /flows/{id}/execute?wait=true` waits for the run's end by default, ms.
     pub execute_wait_ms: u64,
+    /// How long an `on_finish` webhook waits for the run's end before answering 202, ms.
+    pub webhook_timeout_ms: u64,
+    /// At most this many runs started by webhooks and `execute` in flight; past it, 503.
+    pub max_inflight_runs: usize,
 }
 
 impl Config {
@@ -51,6 +55,8 @@ impl Config {
             max_output_bytes: 1 << 20,
             body_limit_bytes: 1 << 20,
             execute_wait_ms: 30_000,
+            webhook_timeout_ms: 30_000,
+            max_inflight_runs: 1024,
         }
     }
 }
@@ -93,6 +99,8 @@ struct FileConfig {
     max_output_bytes: Option<u64>,
     body_limit_bytes: Option<u64>,
     execute_wait_ms: Option<u64>,
+    webhook_timeout_ms: Option<u64>,
+    max_inflight_runs: Option<u64>,
 }
 
 /// A configuration and the warnings met while reading it.
@@ -114,6 +122,8 @@ const ENV_KEYS: &[&str] = &[
     "AION_MAX_OUTPUT_BYTES",
     "AION_BODY_LIMIT_BYTES",
     "AION_EXECUTE_WAIT_MS",
+    "AION_WEBHOOK_TIMEOUT_MS",
+    "AION_MAX_INFLIGHT_RUNS",
     // Read by other parts of the binary.
     "AION_FAILPOINTS",
 ];
@@ -201,6 +211,13 @@ pub fn resolve(
     if let Some(n) = file.execute_wait_ms {
         config.execute_wait_ms = n;
     }
+    if let Some(n) = file.webhook_timeout_ms {
+        config.webhook_timeout_ms = n;
+    }
+    if let Some(n) = file.max_inflight_runs {
+        config.max_inflight_runs =
+            positive(n).map_err(|m| err(file_source("max_inflight_runs"), m))?;
+    }
 
     let from_env = |key: &str| format!("environment variable {key}");
     if let Some(v) = env_value("AION_LISTEN") {
@@ -244,13 +261,28 @@ pub fn resolve(
             *slot = positive(n).map_err(|m| err(from_env(key), m))?;
         }
     }
-    if let Some(v) = env_value("AION_EXECUTE_WAIT_MS") {
-        config.execute_wait_ms = v.trim().parse::<u64>().map_err(|_| {
+    for (key, slot) in [
+        ("AION_EXECUTE_WAIT_MS", &mut config.execute_wait_ms),
+        ("AION_WEBHOOK_TIMEOUT_MS", &mut config.webhook_timeout_ms),
+    ] {
+        if let Some(v) = env_value(key) {
+            *slot = v.trim().parse::<u64>().map_err(|_| {
+                err(
+                    from_env(key),
+                    format!("`{v}` is not a whole number of milliseconds"),
+                )
+            })?;
+        }
+    }
+    if let Some(v) = env_value("AION_MAX_INFLIGHT_RUNS") {
+        let n = v.trim().parse::<u64>().map_err(|_| {
             err(
-                from_env("AION_EXECUTE_WAIT_MS"),
-                format!("`{v}` is not a whole number of milliseconds"),
+                from_env("AION_MAX_INFLIGHT_RUNS"),
+                format!("`{v}` is not a whole number"),
             )
         })?;
+        config.max_inflight_runs =
+            positive(n).map_err(|m| err(from_env("AION_MAX_INFLIGHT_RUNS"), m))?;
     }
 
     if let Some(listen) = flags.listen {

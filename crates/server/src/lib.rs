@@ -11,6 +11,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
+mod hooks;
 pub mod problem;
 
 use std::net::SocketAddr;
@@ -61,6 +62,8 @@ struct Shared {
     runtime: Arc<Runtime>,
     compiler: Arc<Compiler>,
     config: Config,
+    /// One permit per run started by a webhook and not finished yet.
+    run_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -82,6 +85,11 @@ impl AppState {
     /// The flow compiler.
     pub fn compiler(&self) -> &Arc<Compiler> {
         &self.shared.compiler
+    }
+
+    /// Permits for runs started by webhooks (the server's capacity).
+    pub(crate) fn run_slots(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.shared.run_slots
     }
 
     /// The configuration.
@@ -184,6 +192,7 @@ impl Server {
                 accounts: store as Arc<dyn Accounts>,
                 runtime: Arc::clone(&runtime),
                 compiler: Arc::new(Compiler::new(catalog)),
+                run_slots: Arc::new(tokio::sync::Semaphore::new(config.max_inflight_runs)),
                 config: config.clone(),
             }),
         };

@@ -22,8 +22,13 @@ const HELLO: &str = "aion: 1\nid: hello\ninputs:\n  type: object\n  properties:\
 const WAITER: &str = "aion: 1\nid: waiter\nnodes:\n  - id: approval\n    type: core.signal\n    config: { name: approve, timeout: 1h }\n  - id: done\n    type: core.set\n    config: { value: \"{{ steps.approval.output.ok }}\" }\nedges:\n  - { from: approval, to: done }\noutput: \"{{ steps.done.output }}\"\n";
 
 async fn start_in(dir: tempfile::TempDir) -> Harness {
+    start_with(dir, |_| {}).await
+}
+
+async fn start_with(dir: tempfile::TempDir, tune: impl FnOnce(&mut Config)) -> Harness {
     let mut config = Config::with_data_dir(dir.path().to_path_buf());
     config.listen = "127.0.0.1:0".parse().unwrap();
+    tune(&mut config);
     let server = Server::start(config).await.unwrap();
     let base = format!("http://{}", server.addr());
     Harness {
@@ -180,6 +185,7 @@ async fn the_openapi_document_covers_every_route() {
         "/api/v1/runs",
         "/api/v1/runs/{id}",
         "/api/v1/runs/{id}/signals/{name}",
+        "/hooks/{workspace}/{path}",
     ] {
         assert!(paths.contains_key(expected), "{expected} is not documented");
     }
@@ -188,6 +194,8 @@ async fn the_openapi_document_covers_every_route() {
         let concrete = path
             .replace("{id}", "x")
             .replace("{version}", "1")
+            .replace("{workspace}", "default")
+            .replace("{path}", "p")
             .replace("{name}", "n");
         for method in item.as_object().unwrap().keys() {
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
@@ -741,5 +749,216 @@ async fn runs_left_waiting_resume_after_a_restart() {
     assert_eq!(status, StatusCode::ACCEPTED);
     let done = h.wait_run(&key, &id, |r| r["status"] == "succeeded").await;
     assert_eq!(done["output"], "after restart");
+    h.stop().await;
+}
+
+const ECHO: &str = "aion: 1\nid: echo\ntriggers:\n  - { type: webhook, path: in/echo }\nnodes:\n  - id: shape\n    type: core.set\n    config:\n      value:\n        body: \"{{ trigger.body }}\"\n        query: \"{{ trigger.query }}\"\n        agent: \"{{ trigger.headers['x-agent'] }}\"\n        auth: \"{{ trigger.headers.authorization }}\"\noutput: \"{{ steps.shape.output }}\"\n";
+
+const LATER: &str = "aion: 1\nid: later\ntriggers:\n  - { type: webhook, path: later, respond: immediately }\nnodes:\n  - id: approval\n    type: core.signal\n    config: { name: go, timeout: 1h }\n";
+
+const BOOM: &str = "aion: 1\nid: boom\ntriggers:\n  - { type: webhook, path: boom }\nnodes:\n  - id: explode\n    type: core.fail\n    config: { message: \"no luck\" }\n";
+
+impl Harness {
+    async fn hook(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &'static str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let response = self
+            .client
+            .post(format!("{}/hooks/{path}", self.base))
+            .header("content-type", content_type)
+            .header("x-agent", "tests")
+            .header("authorization", "Bearer s3cret-of-the-caller")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            headers,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+#[tokio::test]
+async fn webhooks_start_their_flow_with_the_request_as_trigger() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, ECHO).await;
+    let (status, headers, output) = h
+        .hook(
+            "default/in/echo?x=1&x=2&y=z",
+            "application/json",
+            r#"{"amount": 3}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{output}");
+    assert_eq!(
+        output,
+        json!({
+            "body": { "amount": 3 },
+            "query": { "x": ["1", "2"], "y": "z" },
+            "agent": "tests",
+            "auth": "[redacted]"
+        })
+    );
+    let run_id = headers["x-aion-run-id"].to_str().unwrap().to_owned();
+    let (_, run) = h.get(&format!("/api/v1/runs/{run_id}"), &key).await;
+    assert_eq!(run["trigger"]["type"], "webhook");
+    assert!(
+        !run.to_string().contains("s3cret"),
+        "secrets stay out of history"
+    );
+
+    let (status, _, output) = h
+        .hook(
+            "default/in/echo",
+            "application/x-www-form-urlencoded",
+            "a=1&b=two",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(output["body"], json!({ "a": "1", "b": "two" }));
+    let (_, _, output) = h.hook("default/in/echo", "text/plain", "hello").await;
+    assert_eq!(output["body"], "hello");
+
+    // Bad calls: precise, and nothing starts.
+    let (status, _, body) = h.hook("default/in/echo", "application/json", "{oops").await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "malformed_json");
+    let (status, _, body) = h.hook("default/in/echo", "image/png", "x").await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    for missing in ["default/nope", "nowhere/in/echo", "default/in"] {
+        let (status, _, body) = h.hook(missing, "application/json", "{}").await;
+        assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    }
+    let huge: &'static str = Box::leak(format!("\"{}\"", "x".repeat(2 << 20)).into_boxed_str());
+    let (status, _, body) = h.hook("default/in/echo", "application/json", huge).await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+    );
+    let (_, runs) = h.get("/api/v1/runs", &key).await;
+    assert_eq!(
+        runs["runs"].as_array().unwrap().len(),
+        3,
+        "only the good calls ran"
+    );
+
+    // A failed run answers 500 with what failed.
+    h.create_flow(&key, BOOM).await;
+    let (status, headers, body) = h.hook("default/boom", "application/json", "{}").await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "run_failed",
+    );
+    assert!(
+        body["detail"].as_str().unwrap().contains("no luck"),
+        "{body}"
+    );
+    assert!(headers.contains_key("x-aion-run-id"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_paths_follow_the_latest_version_and_belong_to_one_flow() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, ECHO).await;
+    let (status, body) = h
+        .post(
+            "/api/v1/flows",
+            &key,
+            json!({ "document": ECHO.replace("id: echo", "id: copycat") }),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "already_exists");
+    assert!(
+        body["detail"].as_str().unwrap().contains("in/echo"),
+        "{body}"
+    );
+    let moved = ECHO.replace("path: in/echo", "path: in/moved");
+    let response = h
+        .client
+        .put(format!("{}/api/v1/flows/echo", h.base))
+        .bearer_auth(&key)
+        .header("if-match", "\"1\"")
+        .json(&json!({ "document": moved }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, _, _) = h.hook("default/in/echo", "application/json", "{}").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = h.hook("default/in/moved", "application/json", "{}").await;
+    assert_eq!(status, StatusCode::OK);
+    // A trigger that wants signed calls refuses them all until signatures can be checked.
+    let signed = ECHO.replace("id: echo", "id: signed").replace(
+        "{ type: webhook, path: in/echo }",
+        "{ type: webhook, path: signed, secret: hook-secret }",
+    );
+    h.create_flow(&key, &signed).await;
+    let (status, _, body) = h.hook("default/signed", "application/json", "{}").await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::NOT_IMPLEMENTED,
+        "signature_unavailable",
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn webhooks_beyond_capacity_are_refused_with_retry_after() {
+    let h = start_with(tempfile::tempdir().unwrap(), |c| c.max_inflight_runs = 1).await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, LATER).await;
+    let (status, headers, first) = h.hook("default/later", "application/json", "{}").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let id = headers["x-aion-run-id"].to_str().unwrap().to_owned();
+    let (status, headers, body) = h.hook("default/later", "application/json", "{}").await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "over_capacity",
+    );
+    assert_eq!(headers["retry-after"], "1");
+    let (_, runs) = h.get("/api/v1/runs", &key).await;
+    assert_eq!(
+        runs["runs"].as_array().unwrap().len(),
+        1,
+        "the refused call stored nothing"
+    );
+    // When the run in flight ends, the slot is free again.
+    let (status, _) = h
+        .post(&format!("/api/v1/runs/{id}/signals/go"), &key, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    h.wait_run(&key, &id, |r| r["status"] == "succeeded").await;
+    let mut accepted = false;
+    for _ in 0..100 {
+        let (status, _, _) = h.hook("default/later", "application/json", "{}").await;
+        if status == StatusCode::ACCEPTED {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(accepted, "the slot was never given back");
     h.stop().await;
 }

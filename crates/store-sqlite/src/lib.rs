@@ -169,6 +169,15 @@ impl Store for SqliteStore {
         Box::pin(self.read(move |conn| read::list_flows(conn, &workspace)))
     }
 
+    fn webhook_flow<'a>(
+        &'a self,
+        workspace: &'a str,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>>> {
+        let (workspace, path) = (workspace.to_owned(), path.to_owned());
+        Box::pin(self.read(move |conn| read::webhook_flow(conn, &workspace, &path)))
+    }
+
     fn create_run(&self, run: NewRun) -> BoxFuture<'_, Result<Run>> {
         Box::pin(async move {
             check_id("workspace id", &run.workspace)?;

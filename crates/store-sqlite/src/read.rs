@@ -220,6 +220,18 @@ pub(crate) fn list_flows(conn: &Connection, workspace: &str) -> Result<Vec<FlowS
     Ok(out)
 }
 
+pub(crate) fn webhook_flow(
+    conn: &Connection,
+    workspace: &str,
+    path: &str,
+) -> Result<Option<String>, Error> {
+    conn.prepare_cached("SELECT flow_id FROM webhooks WHERE workspace = ?1 AND path = ?2")
+        .map_err(db)?
+        .query_row(params![workspace, path], |row| row.get(0))
+        .optional()
+        .map_err(db)
+}
+
 pub(crate) fn read_journal(
     conn: &Connection,
     workspace: &str,

@@ -40,6 +40,10 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0003_accounts.sql"),
         convert: None,
     },
+    Migration {
+        sql: include_str!("migrations/0004_webhooks.sql"),
+        convert: Some(index_webhooks),
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -234,6 +238,45 @@ fn check_foreign_keys(conn: &Connection) -> Result<(), Error> {
             )))
         }
     }
+}
+
+/// Migration 4's data step: registers the webhook paths of every flow's latest version (read
+/// from its stored plan: `triggers[]` with `"type": "webhook"`). Should two flows claim one
+/// path (nothing prevented it before), the first by flow id keeps it.
+fn index_webhooks(conn: &Connection) -> Result<(), Error> {
+    let mut select = conn
+        .prepare(
+            "SELECT f.workspace, f.flow_id, f.plan FROM flow_versions f \
+             WHERE f.version = (SELECT max(version) FROM flow_versions \
+             WHERE workspace = f.workspace AND flow_id = f.flow_id) \
+             ORDER BY f.workspace, f.flow_id",
+        )
+        .map_err(db)?;
+    let mut insert = conn
+        .prepare("INSERT OR IGNORE INTO webhooks (workspace, path, flow_id) VALUES (?1, ?2, ?3)")
+        .map_err(db)?;
+    let mut rows = select.query([]).map_err(db)?;
+    while let Some(row) = rows.next().map_err(db)? {
+        let workspace: String = row.get(0).map_err(db)?;
+        let flow_id: String = row.get(1).map_err(db)?;
+        let stored: Vec<u8> = row.get(2).map_err(db)?;
+        let plan: serde_json::Value = aion_store::payload::decode_json(&stored).map_err(|err| {
+            Error::Corrupt(format!(
+                "migrating webhooks: the plan of flow {flow_id}: {err}"
+            ))
+        })?;
+        let triggers = plan.get("triggers").and_then(serde_json::Value::as_array);
+        for trigger in triggers.into_iter().flatten() {
+            if trigger.get("type").and_then(serde_json::Value::as_str) == Some("webhook")
+                && let Some(path) = trigger.get("path").and_then(serde_json::Value::as_str)
+            {
+                insert
+                    .execute(params![workspace, path, flow_id])
+                    .map_err(db)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Migration 2's data step: turns each row of the old per-record journal (`journal_v1`) into

@@ -78,6 +78,7 @@ pub(crate) fn put_flow(conn: &Connection, flow: NewFlowVersion) -> Result<FlowVe
     let version = current
         .checked_add(1)
         .ok_or_else(|| Error::InvalidArgument("flow version out of range".to_owned()))?;
+    register_webhooks(conn, &flow)?;
     conn.prepare_cached(
         "INSERT INTO flow_versions (workspace, flow_id, version, document, format, plan, \
          plan_hash, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -104,6 +105,42 @@ pub(crate) fn put_flow(conn: &Connection, flow: NewFlowVersion) -> Result<FlowVe
         plan_hash: flow.plan_hash,
         created_ms: flow.created_ms,
     })
+}
+
+/// Makes `flow.webhook_paths` the flow's paths; [`Error::AlreadyExists`] if another flow of
+/// the workspace serves one of them (the caller's savepoint undoes the rest).
+fn register_webhooks(conn: &Connection, flow: &NewFlowVersion) -> Result<(), Error> {
+    conn.prepare_cached("DELETE FROM webhooks WHERE workspace = ?1 AND flow_id = ?2")
+        .map_err(db)?
+        .execute(params![flow.workspace, flow.flow_id])
+        .map_err(db)?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO webhooks (workspace, path, flow_id) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (workspace, path) DO NOTHING",
+        )
+        .map_err(db)?;
+    for path in &flow.webhook_paths {
+        check_id("webhook path", path)?;
+        if insert
+            .execute(params![flow.workspace, path, flow.flow_id])
+            .map_err(db)?
+            == 0
+        {
+            let owner: String = conn
+                .prepare_cached("SELECT flow_id FROM webhooks WHERE workspace = ?1 AND path = ?2")
+                .map_err(db)?
+                .query_row(params![flow.workspace, path], |row| row.get(0))
+                .map_err(db)?;
+            if owner != flow.flow_id {
+                return Err(Error::AlreadyExists {
+                    what: "webhook path",
+                    id: format!("{path} (served by flow {owner})"),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn create_run(conn: &Connection, run: NewRun, id: String) -> Result<Run, Error> {

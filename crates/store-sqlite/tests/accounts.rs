@@ -68,6 +68,25 @@ fn version_2_database(dir: &std::path::Path) {
         [],
     )
     .unwrap();
+    // A flow whose first version served `old` and whose latest serves `incoming`.
+    for (version, path) in [(1, "old"), (2, "incoming")] {
+        let plan = serde_json::json!({
+            "triggers": [
+                { "type": "cron", "schedule": "* * * * *", "timezone": "UTC" },
+                { "type": "webhook", "path": path, "respond": "on_finish", "secret": null }
+            ]
+        });
+        conn.execute(
+            "INSERT INTO flow_versions (workspace, flow_id, version, document, format, plan, \
+             plan_hash, created_ms) VALUES ('team', 'hooked', ?1, ?2, 'yaml', ?3, 'h', 1)",
+            rusqlite::params![
+                version,
+                encode(b"aion: 1\nid: hooked\n"),
+                aion_store::payload::encode_json(&plan).unwrap()
+            ],
+        )
+        .unwrap();
+    }
     conn.execute(
         "INSERT INTO runs (id, workspace, flow_id, flow_version, plan_hash, input, trigger, \
          status, created_ms, last_seq) \
@@ -78,17 +97,18 @@ fn version_2_database(dir: &std::path::Path) {
     assert!(!tables(&conn).contains(&"users".to_owned()));
 }
 
-#[test]
-fn the_latest_schema_version_is_3() {
-    assert_eq!(latest_version(), 3);
-}
-
 #[tokio::test]
 async fn version_2_databases_migrate_keeping_their_runs() {
     let dir = tempfile::tempdir().unwrap();
     version_2_database(dir.path());
     let store = open(dir.path()).await;
-    assert_eq!(store.schema_version().await.unwrap(), 3);
+    assert_eq!(store.schema_version().await.unwrap(), latest_version());
+    // Migration 4 registered the webhook paths of the flows stored before.
+    assert_eq!(
+        store.webhook_flow("team", "incoming").await.unwrap(),
+        Some("hooked".to_owned())
+    );
+    assert_eq!(store.webhook_flow("team", "old").await.unwrap(), None);
 
     let run = store.get_run("team", "run-old").await.unwrap().unwrap();
     assert_eq!(

@@ -416,6 +416,7 @@ async fn version_1_databases_migrate_with_their_data() {
             "timers",
             "users",
             "vars",
+            "webhooks",
             "workspaces"
         ]
     );

@@ -75,6 +75,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every flow of a workspace with its latest version, by flow id.
     fn list_flows<'a>(&'a self, workspace: &'a str) -> BoxFuture<'a, Result<Vec<FlowSummary>>>;
 
+    /// The flow whose latest version serves the webhook `path` in a workspace.
+    fn webhook_flow<'a>(
+        &'a self,
+        workspace: &'a str,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>>>;
+
     // ----- runs -----
 
     /// Creates a run; [`Error::AlreadyExists`] if the id is taken, [`Error::NotFound`] if the

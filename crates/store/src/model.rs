@@ -78,6 +78,10 @@ pub struct NewFlowVersion {
     /// Save only if the flow's latest version is this one (0: only if the flow does not exist
     /// yet), else [`crate::Error::VersionConflict`]; `None` saves whatever the latest is.
     pub expected_latest: Option<u32>,
+    /// The paths of the version's webhook triggers. Saving makes them the flow's paths (and
+    /// drops the flow's earlier ones); a path another flow of the workspace serves is refused
+    /// with [`crate::Error::AlreadyExists`] and nothing is saved.
+    pub webhook_paths: Vec<String>,
 }
 
 /// A stored flow version.

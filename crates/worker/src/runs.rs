@@ -221,6 +221,7 @@ impl Runtime {
                         plan_hash: start.plan.hash.clone(),
                         created_ms: now,
                         expected_latest: None,
+                        webhook_paths: start.plan.webhook_paths(),
                     })
                     .await?
                     .version

@@ -215,6 +215,7 @@ async fn save(
             plan_hash: plan.hash.clone(),
             created_ms: state.now_ms(),
             expected_latest: Some(expected_latest),
+            webhook_paths: plan.webhook_paths(),
         })
         .await
 }

@@ -5,6 +5,8 @@
 mod flows;
 mod runs;
 
+pub use runs::RunOut;
+
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -38,6 +40,10 @@ pub fn router(state: AppState) -> Router {
             axum::routing::get(move || async move { Json(document.clone()) }),
         )
         .merge(api)
+        .route(
+            "/hooks/{workspace}/{*path}",
+            axum::routing::post(crate::hooks::hook),
+        )
         .fallback(not_found)
         // Bodies are read by extractors that answer a body over the limit with a problem (413).
         .layer(axum::extract::DefaultBodyLimit::max(limit))
@@ -58,7 +64,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(runs::routes())
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(crate::hooks::hook_doc))]
+struct Hooks;
+
 fn finish_document(mut document: OpenApi) -> OpenApi {
+    document.merge(<Hooks as utoipa::OpenApi>::openapi());
     document.info.title = "Aion API".to_owned();
     document.info.version = "1".to_owned();
     document.info.description = Some(

@@ -19,6 +19,7 @@ fn flow(workspace: &str, flow_id: &str, hash: &str, created_ms: i64) -> NewFlowV
         plan_hash: hash.to_owned(),
         created_ms,
         expected_latest: None,
+        webhook_paths: Vec::new(),
     }
 }
 
@@ -125,6 +126,75 @@ pub async fn flow_versions(backend: &dyn Backend) -> Outcome {
         ErrorKind::NotFound,
         "a flow in a missing workspace",
     )?;
+    Ok(())
+}
+
+/// A webhook path belongs to one flow of a workspace: a new version replaces its flow's paths,
+/// another flow cannot take a path in use (and nothing of that save is stored), other
+/// workspaces have their own paths.
+pub async fn webhook_paths_are_unique_per_workspace(backend: &dyn Backend) -> Outcome {
+    let store = backend.fresh().await?;
+    store.create_workspace("other", 0).await?;
+    let with_paths = |ws: &str, id: &str, hash: &str, paths: &[&str]| NewFlowVersion {
+        webhook_paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+        ..flow(ws, id, hash, 10)
+    };
+    store
+        .put_flow(with_paths(WS, "orders", "h1", &["orders", "orders/refund"]))
+        .await?;
+    ensure_eq!(
+        store.webhook_flow(WS, "orders/refund").await?,
+        Some("orders".to_owned()),
+        "a path finds its flow"
+    );
+    expect_kind(
+        store
+            .put_flow(with_paths(WS, "billing", "hb", &["invoices", "orders"]))
+            .await,
+        ErrorKind::AlreadyExists,
+        "another flow's path",
+    )?;
+    ensure_eq!(
+        (
+            store.get_flow(WS, "billing", None).await?,
+            store.webhook_flow(WS, "invoices").await?
+        ),
+        (None, None),
+        "a refused save stores nothing"
+    );
+    store
+        .put_flow(with_paths("other", "billing", "ho", &["orders"]))
+        .await?;
+    ensure_eq!(
+        store.webhook_flow("other", "orders").await?,
+        Some("billing".to_owned()),
+        "each workspace has its own paths"
+    );
+    // A new version drops the paths it no longer serves, and keeps the flow's own.
+    store
+        .put_flow(with_paths(WS, "orders", "h2", &["orders"]))
+        .await?;
+    ensure_eq!(
+        (
+            store.webhook_flow(WS, "orders").await?,
+            store.webhook_flow(WS, "orders/refund").await?
+        ),
+        (Some("orders".to_owned()), None),
+        "the latest version's paths"
+    );
+    store
+        .put_flow(with_paths(WS, "billing", "hb", &["orders/refund"]))
+        .await?;
+    ensure_eq!(
+        store.webhook_flow(WS, "orders/refund").await?,
+        Some("billing".to_owned()),
+        "a freed path can be taken"
+    );
+    ensure_eq!(
+        store.webhook_flow(WS, "nope").await?,
+        None,
+        "an unknown path"
+    );
     Ok(())
 }
 

@@ -140,6 +140,7 @@ macro_rules! conformance_tests {
             schema_and_workspaces,
             flow_versions,
             flow_versions_compare_and_set,
+            webhook_paths_are_unique_per_workspace,
             run_create_and_get,
             run_update,
             run_list_pagination_and_filters,
