@@ -5,6 +5,7 @@
 //! I/O error, or (for `run`) an invalid document or input.
 #![expect(clippy::print_stdout, clippy::print_stderr, reason = "this is the CLI")]
 
+mod bench;
 mod check;
 mod nodes;
 mod render;
@@ -134,6 +135,21 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// Load generators for the end-to-end benchmarks (docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// POST the same JSON body from N keep-alive clients; report throughput, p50/p99 latency
+    /// and (with --pid) the server's memory.
+    Http {
+        #[command(flatten)]
+        args: bench::HttpBenchArgs,
     },
 }
 
@@ -279,6 +295,9 @@ fn main() -> ExitCode {
             run::worker(&store, &operator, lease_ms, max_runs).map_err(|error| store.explain(error))
         }
         Command::Serve { args } => serve::serve(&args),
+        Command::Bench {
+            command: BenchCommand::Http { args },
+        } => bench::http(&args),
         Command::Admin { command } => match command {
             AdminCommand::CreateUser {
                 email,

@@ -49,14 +49,36 @@ fn serve(data: &Path, extra: &[&str]) -> (Child, String) {
 
 /// A minimal HTTP/1.1 GET; returns the status and the body.
 fn get(addr: &str, path: &str, key: Option<&str>) -> (u16, String) {
+    request(addr, "GET", path, key, None)
+}
+
+/// A minimal HTTP/1.1 request with an optional JSON body; returns the status and the body.
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let auth = key.map_or_else(String::new, |k| format!("Authorization: Bearer {k}\r\n"));
+    let body = body.map_or_else(String::new, |b| {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+            b.len()
+        )
+    });
+    let body = if body.is_empty() {
+        "\r\n".to_owned()
+    } else {
+        body
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n{body}"
     )
     .unwrap();
     let mut response = String::new();
@@ -162,6 +184,35 @@ fn admin_commands_work_while_the_server_runs_and_the_key_is_accepted() {
     let nobody = admin(&data, &["create-api-key", "--email", "bob@example.com"]);
     assert_eq!(nobody.status.code(), Some(1));
     assert!(nobody.stdout.is_empty());
+
+    // The load generator drives a webhook flow.
+    let flow = "aion: 1\nid: bench\ntriggers:\n  - { type: webhook, path: bench }\nnodes:\n  - { id: s, type: core.set, config: { value: \"{{ trigger.body.n + 1 }}\" } }\noutput: \"{{ steps.s.output }}\"\n";
+    let document = serde_json::json!({ "document": flow }).to_string();
+    let (status, body) = request(&addr, "POST", "/api/v1/flows", Some(token), Some(&document));
+    assert_eq!(status, 201, "{body}");
+    let bench = Command::new(env!("CARGO_BIN_EXE_aion"))
+        .args(["bench", "http", "--url"])
+        .arg(format!("http://{addr}/hooks/default/bench"))
+        .args([
+            "--body",
+            "{\"n\": 1}",
+            "--clients",
+            "2",
+            "--seconds",
+            "0.5",
+            "--warmup",
+            "0",
+        ])
+        .args(["--pid", &server.id().to_string(), "--json"])
+        .output()
+        .unwrap();
+    assert!(bench.status.success(), "{bench:?}");
+    let report: serde_json::Value = serde_json::from_slice(&bench.stdout).unwrap();
+    assert!(report["requests"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["failures"], 0, "{report}");
+    assert!(report["peak_rss_mib"].as_f64().unwrap() > 1.0, "{report}");
+    let (_, runs) = get(&addr, "/api/v1/runs?limit=1", Some(token));
+    assert!(runs.contains("\"output\":2"), "{runs}");
 
     let stopped = stop(server);
     assert!(stopped.status.success(), "{stopped:?}");
