@@ -11,6 +11,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
+mod events;
 mod hooks;
 pub mod problem;
 

@@ -185,6 +185,7 @@ async fn the_openapi_document_covers_every_route() {
         "/api/v1/runs",
         "/api/v1/runs/{id}",
         "/api/v1/runs/{id}/signals/{name}",
+        "/api/v1/runs/{id}/events",
         "/hooks/{workspace}/{path}",
     ] {
         assert!(paths.contains_key(expected), "{expected} is not documented");
@@ -960,5 +961,153 @@ async fn webhooks_beyond_capacity_are_refused_with_retry_after() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(accepted, "the slot was never given back");
+    h.stop().await;
+}
+
+const LOGGED: &str = "aion: 1\nid: logged\nnodes:\n  - id: note\n    type: core.log\n    config: { message: \"hello from the run\", level: info }\n  - id: last\n    type: core.set\n    config: { value: 42 }\nedges:\n  - { from: note, to: last }\noutput: \"{{ steps.last.output }}\"\n";
+
+/// One Server-Sent Event: (event, data, id).
+type Sse = (String, Value, Option<String>);
+
+fn parse_sse(text: &str) -> Vec<Sse> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut name = None;
+            let mut data = String::new();
+            let mut id = None;
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    name = Some(v.to_owned());
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data.push_str(v);
+                } else if let Some(v) = line.strip_prefix("id: ") {
+                    id = Some(v.to_owned());
+                }
+            }
+            Some((name?, serde_json::from_str(&data).unwrap(), id))
+        })
+        .collect()
+}
+
+impl Harness {
+    /// Reads a run's event stream to its end (10 s at most).
+    async fn events(
+        &self,
+        key: &str,
+        run_id: &str,
+        last_event_id: Option<&str>,
+    ) -> (StatusCode, Vec<Sse>) {
+        let mut request = self
+            .client
+            .get(format!("{}/api/v1/runs/{run_id}/events", self.base))
+            .bearer_auth(key);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = tokio::time::timeout(Duration::from_secs(10), response.text())
+            .await
+            .expect("the stream ends when the run has ended")
+            .unwrap();
+        (status, parse_sse(&text))
+    }
+}
+
+#[tokio::test]
+async fn run_events_stream_from_the_journal_and_resume() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, LOGGED).await;
+    let (_, run) = h
+        .post("/api/v1/flows/logged/execute?wait=true", &key, json!({}))
+        .await;
+    let id = run["id"].as_str().unwrap().to_owned();
+    let (status, events) = h.events(&key, &id, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "run_started",
+            "log",
+            "step_finished",
+            "step_finished",
+            "run_finished"
+        ],
+        "{events:?}"
+    );
+    assert_eq!(events[1].1["message"], "hello from the run");
+    assert_eq!(events[1].1["step"], "note");
+    assert_eq!(events[3].1["step"], "last");
+    assert_eq!(events[3].1["output"], 42);
+    assert_eq!(events[4].1["status"], "succeeded");
+    assert_eq!(events[4].1["output"], 42);
+    // Resume after the first step: only what follows.
+    let first_step = events[2]
+        .2
+        .clone()
+        .expect("a record's last event has an id");
+    let (_, rest) = h.events(&key, &id, Some(&first_step)).await;
+    let names: Vec<&str> = rest.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names, ["step_finished", "run_finished"], "{rest:?}");
+    // Bad resumption points and other workspaces.
+    let response = h
+        .client
+        .get(format!("{}/api/v1/runs/{id}/events", h.base))
+        .bearer_auth(&key)
+        .header("last-event-id", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let eve = h.key("eve@example.com", "eve-space", Role::Owner).await;
+    let (status, _) = h.get(&format!("/api/v1/runs/{id}/events"), &eve).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn run_events_arrive_live_while_the_run_goes_on() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, WAITER).await;
+    let (_, run) = h
+        .post("/api/v1/flows/waiter/execute", &key, json!({}))
+        .await;
+    let id = run["id"].as_str().unwrap().to_owned();
+    h.wait_run(&key, &id, |r| r["status"] == "waiting").await;
+    let stream = {
+        let client = h.client.clone();
+        let url = format!("{}/api/v1/runs/{id}/events", h.base);
+        let key = key.clone();
+        tokio::spawn(async move {
+            let response = client.get(url).bearer_auth(key).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            parse_sse(&response.text().await.unwrap())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !stream.is_finished(),
+        "the stream stays open while the run waits"
+    );
+    let (status, _) = h
+        .post(
+            &format!("/api/v1/runs/{id}/signals/approve"),
+            &key,
+            json!({ "ok": "live" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let events = tokio::time::timeout(Duration::from_secs(10), stream)
+        .await
+        .expect("the stream closes when the run ends")
+        .unwrap();
+    let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names.first(), Some(&"run_started"), "{names:?}");
+    assert!(names.contains(&"signal_received"), "{names:?}");
+    assert_eq!(names.last(), Some(&"run_finished"), "{names:?}");
+    assert_eq!(events.last().unwrap().1["output"], "live");
     h.stop().await;
 }

@@ -162,6 +162,9 @@ pub struct Runtime {
     /// tasks of their own.
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     shutdown: watch::Sender<bool>,
+    /// Bumped after every commit of a run driven here, so that watchers of a run's journal
+    /// (the server's event streams) wake at once instead of polling.
+    commits: watch::Sender<u64>,
 }
 
 /// What a [`Runtime`] is built from.
@@ -183,6 +186,7 @@ impl Runtime {
     /// A runtime.
     pub fn new(parts: Parts) -> Arc<Self> {
         let (shutdown, _) = watch::channel(false);
+        let (commits, _) = watch::channel(0);
         Arc::new(Runtime {
             store: parts.store,
             catalog: parts.catalog,
@@ -195,7 +199,18 @@ impl Runtime {
             waiting_parents: Mutex::new(BTreeMap::new()),
             background: Mutex::new(Vec::new()),
             shutdown,
+            commits,
         })
+    }
+
+    /// Changes after every commit of a run driven by this runtime (the value counts them).
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
+    /// Records that a run driven here committed.
+    pub(crate) fn committed(&self) {
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The store.
@@ -295,7 +310,7 @@ impl Runtime {
     }
 
     /// The plan of a flow version, compiled once per plan hash.
-    pub(crate) fn compiled(
+    pub fn compiled(
         &self,
         plan: &serde_json::Value,
         hash: &str,

@@ -21,6 +21,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
         .routes(routes!(send_signal))
+        .routes(routes!(crate::events::run_events))
 }
 
 /// A run.

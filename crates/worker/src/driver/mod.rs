@@ -990,6 +990,7 @@ impl Driver {
     }
 
     fn committed_through(&mut self, receipt: aion_store::CommitReceipt) {
+        self.rt.committed();
         self.last_seq = self.last_seq.max(receipt.last_seq);
         self.row.last_seq = receipt.last_seq;
     }
