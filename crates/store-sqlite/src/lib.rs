@@ -28,7 +28,7 @@ mod write;
 use std::path::{Path, PathBuf};
 
 use aion_store::{
-    BoxFuture, CacheEntry, CachePut, ClaimRequest, CommitReceipt, CommitRequest, Error,
+    BoxFuture, CacheEntry, CachePut, ClaimRequest, CommitReceipt, CommitRequest, CronClaim, Error,
     FlowSummary, FlowVersion, JournalRecord, Lease, NewFlowVersion, NewRun, RenewRequest, Result,
     Run, RunCursor, RunFilter, RunPage, RunUpdate, Signal, StepRecord, Store, Timer, Workspace,
     check_id, check_key,
@@ -176,6 +176,27 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'a, Result<Option<String>>> {
         let (workspace, path) = (workspace.to_owned(), path.to_owned());
         Box::pin(self.read(move |conn| read::webhook_flow(conn, &workspace, &path)))
+    }
+
+    fn claim_cron_slot(&self, claim: CronClaim) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            check_id("workspace id", &claim.workspace)?;
+            check_id("flow id", &claim.flow_id)?;
+            check_id("cron trigger key", &claim.trigger)?;
+            self.write(move |conn| write::claim_cron_slot(conn, &claim))
+                .await
+        })
+    }
+
+    fn last_cron_slot<'a>(
+        &'a self,
+        workspace: &'a str,
+        flow_id: &'a str,
+        trigger: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>>> {
+        let (workspace, flow_id, trigger) =
+            (workspace.to_owned(), flow_id.to_owned(), trigger.to_owned());
+        Box::pin(self.read(move |conn| read::last_cron_slot(conn, &workspace, &flow_id, &trigger)))
     }
 
     fn create_run(&self, run: NewRun) -> BoxFuture<'_, Result<Run>> {

@@ -232,6 +232,22 @@ pub(crate) fn webhook_flow(
         .map_err(db)
 }
 
+pub(crate) fn last_cron_slot(
+    conn: &Connection,
+    workspace: &str,
+    flow_id: &str,
+    trigger: &str,
+) -> Result<Option<i64>, Error> {
+    conn.prepare_cached(
+        "SELECT last_slot_ms FROM cron_slots \
+         WHERE workspace = ?1 AND flow_id = ?2 AND trigger_key = ?3",
+    )
+    .map_err(db)?
+    .query_row(params![workspace, flow_id, trigger], |row| row.get(0))
+    .optional()
+    .map_err(db)
+}
+
 pub(crate) fn read_journal(
     conn: &Connection,
     workspace: &str,

@@ -44,6 +44,10 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0004_webhooks.sql"),
         convert: Some(index_webhooks),
     },
+    Migration {
+        sql: include_str!("migrations/0005_cron.sql"),
+        convert: None,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -6,7 +6,7 @@
 
 use aion_store::payload::{MAX_DECODED, encode, encode_json};
 use aion_store::{
-    CachePut, ClaimRequest, CommitReceipt, CommitRequest, Error, FlowVersion, Lease,
+    CachePut, ClaimRequest, CommitReceipt, CommitRequest, CronClaim, Error, FlowVersion, Lease,
     NewFlowVersion, NewRun, RenewRequest, Run, RunUpdate, Signal, TimerOp, Workspace, check_id,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -633,4 +633,28 @@ pub(crate) fn send_signal(
         payload: payload.clone(),
         sent_ms: now_ms,
     })
+}
+
+/// Records a cron slot unless the trigger's recorded slot is at or after it (the upsert's
+/// `WHERE` makes it a compare-and-set): whether this claim won.
+pub(crate) fn claim_cron_slot(conn: &Connection, claim: &CronClaim) -> Result<bool, Error> {
+    workspace_exists(conn, &claim.workspace)?;
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO cron_slots (workspace, flow_id, trigger_key, last_slot_ms, updated_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (workspace, flow_id, trigger_key) DO UPDATE \
+             SET last_slot_ms = excluded.last_slot_ms, updated_ms = excluded.updated_ms \
+             WHERE excluded.last_slot_ms > cron_slots.last_slot_ms",
+        )
+        .map_err(db)?
+        .execute(params![
+            claim.workspace,
+            claim.flow_id,
+            claim.trigger,
+            claim.slot_ms,
+            claim.now_ms
+        ])
+        .map_err(db)?;
+    Ok(changed == 1)
 }

@@ -405,6 +405,7 @@ async fn version_1_databases_migrate_with_their_data() {
         [
             "api_keys",
             "cache",
+            "cron_slots",
             "flow_versions",
             "journal",
             "members",

@@ -82,6 +82,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         path: &'a str,
     ) -> BoxFuture<'a, Result<Option<String>>>;
 
+    // ----- cron triggers -----
+
+    /// Records `claim.slot_ms` as the last handled slot of a cron trigger, atomically: a
+    /// compare-and-set that succeeds (`true`) only when no slot at or after `slot_ms` was
+    /// recorded for the same (workspace, flow, trigger) before. Of several concurrent claims of
+    /// one slot, from any number of processes sharing the store, exactly one gets `true`; a
+    /// slot older than the recorded one is refused (`false`) and changes nothing. Triggers are
+    /// independent of each other and of other workspaces'. The flow is not checked (a
+    /// trigger's record outlives the flow's versions); [`Error::NotFound`] if the workspace
+    /// does not exist, [`Error::InvalidArgument`] for a malformed id or key.
+    fn claim_cron_slot(&self, claim: CronClaim) -> BoxFuture<'_, Result<bool>>;
+
+    /// The last slot recorded by [`Store::claim_cron_slot`] for a trigger, `None` if none was.
+    fn last_cron_slot<'a>(
+        &'a self,
+        workspace: &'a str,
+        flow_id: &'a str,
+        trigger: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>>>;
+
     // ----- runs -----
 
     /// Creates a run; [`Error::AlreadyExists`] if the id is taken, [`Error::NotFound`] if the

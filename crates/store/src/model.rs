@@ -653,3 +653,19 @@ pub fn check_id(what: &str, id: &str) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// A request to record a cron slot as handled (see [`crate::Store::claim_cron_slot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronClaim {
+    /// The workspace.
+    pub workspace: String,
+    /// The flow declaring the trigger.
+    pub flow_id: String,
+    /// A stable key of the trigger within the flow (the server derives it from the schedule
+    /// and the zone): 1 to 256 characters, no control characters.
+    pub trigger: String,
+    /// The slot, as Unix ms.
+    pub slot_ms: i64,
+    /// The current time.
+    pub now_ms: i64,
+}

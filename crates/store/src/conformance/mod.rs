@@ -9,6 +9,7 @@
 
 mod accounts;
 mod basics;
+mod cron;
 mod execution;
 mod leases;
 
@@ -20,6 +21,7 @@ use std::task::{Context, Poll};
 
 pub use accounts::*;
 pub use basics::*;
+pub use cron::*;
 pub use execution::*;
 pub use leases::*;
 
@@ -155,6 +157,10 @@ macro_rules! conformance_tests {
             signals_are_kept_until_consumed,
             cache_get_put_expiry,
             cross_workspace_reads_return_nothing,
+            cron_slot_is_claimed_once,
+            cron_slot_older_than_recorded_is_refused,
+            cron_triggers_are_independent,
+            cron_slots_are_isolated_by_workspace,
             concurrent_commits_all_acknowledged,
             failing_commits_do_not_fail_others,
             newer_schema_is_refused,
