@@ -247,7 +247,7 @@ pub(crate) fn retry(
                 max_runs: None,
             },
         )?;
-        let new_id = new_run_id(rt.now_ms());
+        let new_id = aion_worker::new_run_id(rt.now_ms());
         let plan = match rt
             .plan_retry(DEFAULT_WORKSPACE, run_id, from, &new_id)
             .await
@@ -271,13 +271,6 @@ pub(crate) fn retry(
             .await
             .context(Unfinished(new_id.clone()))
     })
-}
-
-/// A UUID v7 for a run created at `now_ms`.
-fn new_run_id(now_ms: i64) -> String {
-    let secs = u64::try_from(now_ms / 1000).unwrap_or(0);
-    let nanos = u32::try_from((now_ms % 1000) * 1_000_000).unwrap_or(0);
-    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, nanos)).to_string()
 }
 
 /// `aion runs signal RUN_ID NAME`.

@@ -42,6 +42,9 @@ pub struct Config {
     pub webhook_timeout_ms: u64,
     /// At most this many runs started by webhooks and `execute` in flight; past it, 503.
     pub max_inflight_runs: usize,
+    /// After downtime, the most recent missed cron slot still fires if it is at most this
+    /// old, ms; older ones are skipped.
+    pub cron_misfire_grace_ms: u64,
 }
 
 impl Config {
@@ -57,6 +60,7 @@ impl Config {
             execute_wait_ms: 30_000,
             webhook_timeout_ms: 30_000,
             max_inflight_runs: 1024,
+            cron_misfire_grace_ms: 3_600_000,
         }
     }
 }
@@ -101,6 +105,7 @@ struct FileConfig {
     execute_wait_ms: Option<u64>,
     webhook_timeout_ms: Option<u64>,
     max_inflight_runs: Option<u64>,
+    cron_misfire_grace_ms: Option<u64>,
 }
 
 /// A configuration and the warnings met while reading it.
@@ -124,6 +129,7 @@ const ENV_KEYS: &[&str] = &[
     "AION_EXECUTE_WAIT_MS",
     "AION_WEBHOOK_TIMEOUT_MS",
     "AION_MAX_INFLIGHT_RUNS",
+    "AION_CRON_MISFIRE_GRACE_MS",
     // Read by other parts of the binary.
     "AION_FAILPOINTS",
 ];
@@ -218,6 +224,9 @@ pub fn resolve(
         config.max_inflight_runs =
             positive(n).map_err(|m| err(file_source("max_inflight_runs"), m))?;
     }
+    if let Some(n) = file.cron_misfire_grace_ms {
+        config.cron_misfire_grace_ms = n;
+    }
 
     let from_env = |key: &str| format!("environment variable {key}");
     if let Some(v) = env_value("AION_LISTEN") {
@@ -264,6 +273,10 @@ pub fn resolve(
     for (key, slot) in [
         ("AION_EXECUTE_WAIT_MS", &mut config.execute_wait_ms),
         ("AION_WEBHOOK_TIMEOUT_MS", &mut config.webhook_timeout_ms),
+        (
+            "AION_CRON_MISFIRE_GRACE_MS",
+            &mut config.cron_misfire_grace_ms,
+        ),
     ] {
         if let Some(v) = env_value(key) {
             *slot = v.trim().parse::<u64>().map_err(|_| {

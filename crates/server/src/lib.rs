@@ -4,15 +4,17 @@
 //!
 //! [`config`] reads the configuration (the one place that does), [`auth`] makes and checks
 //! secrets, [`problem`] shapes every error, [`api`] holds the routes. [`Server::start`] opens
-//! the store, starts the worker loop and binds the listener; [`Server::stop`] shuts down
-//! gracefully.
+//! the store, starts the worker loop and the cron loop (`cron`) and binds the listener;
+//! [`Server::stop`] shuts down gracefully.
 
 pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
+mod cron;
 mod events;
 mod hooks;
+mod metrics;
 pub mod problem;
 
 use std::net::SocketAddr;
@@ -65,6 +67,8 @@ struct Shared {
     config: Config,
     /// One permit per run started by a webhook and not finished yet.
     run_slots: Arc<tokio::sync::Semaphore>,
+    /// Sign-in attempts per address.
+    login_limiter: api::LoginLimiter,
 }
 
 impl AppState {
@@ -86,6 +90,11 @@ impl AppState {
     /// The flow compiler.
     pub fn compiler(&self) -> &Arc<Compiler> {
         &self.shared.compiler
+    }
+
+    /// Sign-in attempts per address.
+    pub(crate) fn login_limiter(&self) -> &api::LoginLimiter {
+        &self.shared.login_limiter
     }
 
     /// Permits for runs started by webhooks (the server's capacity).
@@ -159,12 +168,16 @@ pub struct Server {
     stop: tokio::sync::watch::Sender<bool>,
     http: tokio::task::JoinHandle<Result<(), String>>,
     worker: tokio::task::JoinHandle<Result<(), aion_worker::Error>>,
+    /// The cron loop (ends when `stop` is sent, after the runs it started).
+    cron: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
     /// Opens the store, starts the worker loop (which resumes runs a crash left) and starts
     /// answering on the configured address. Returns once the listener is bound.
     pub async fn start(config: Config) -> Result<Server, ServeError> {
+        // Before anything records: a handle taken earlier would not reach the recorder.
+        metrics::handle();
         let store = Arc::new(open_store(&config).await?);
         let catalog = if config.allow_loopback {
             let http = aion_http::HttpClient::new(aion_http::Policy::allowing_loopback())
@@ -194,6 +207,7 @@ impl Server {
                 runtime: Arc::clone(&runtime),
                 compiler: Arc::new(Compiler::new(catalog)),
                 run_slots: Arc::new(tokio::sync::Semaphore::new(config.max_inflight_runs)),
+                login_limiter: api::LoginLimiter::default(),
                 config: config.clone(),
             }),
         };
@@ -224,12 +238,23 @@ impl Server {
             .await
             .map_err(|e| e.to_string())
         });
+        let cron = cron::spawn(state.clone(), stop.subscribe());
+        let mut upkeep_stop = stop.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(5)) => metrics::upkeep(),
+                    _ = upkeep_stop.wait_for(|stop| *stop) => break,
+                }
+            }
+        });
         Ok(Server {
             addr,
             state,
             stop,
             http,
             worker,
+            cron,
         })
     }
 
@@ -255,6 +280,9 @@ impl Server {
             .await
             .map_err(|e| ServeError::Other(format!("the worker loop failed: {e}")))?;
         worker.map_err(|e| ServeError::Other(format!("the worker loop failed: {e}")))?;
+        self.cron
+            .await
+            .map_err(|e| ServeError::Other(format!("the cron loop failed: {e}")))?;
         self.state.runtime().wait_background().await;
         match http {
             Ok(Ok(Ok(()))) | Err(_) => Ok(()),

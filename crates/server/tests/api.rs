@@ -186,6 +186,14 @@ async fn the_openapi_document_covers_every_route() {
         "/api/v1/runs/{id}",
         "/api/v1/runs/{id}/signals/{name}",
         "/api/v1/runs/{id}/events",
+        "/api/v1/runs/{id}/retry",
+        "/api/v1/setup",
+        "/api/v1/auth/login",
+        "/api/v1/me",
+        "/api/v1/api-keys",
+        "/api/v1/members/{email}",
+        "/api/v1/workspaces",
+        "/api/v1/vars/{name}",
         "/hooks/{workspace}/{path}",
     ] {
         assert!(paths.contains_key(expected), "{expected} is not documented");
@@ -196,6 +204,7 @@ async fn the_openapi_document_covers_every_route() {
             .replace("{id}", "x")
             .replace("{version}", "1")
             .replace("{workspace}", "default")
+            .replace("{email}", "x@example.com")
             .replace("{path}", "p")
             .replace("{name}", "n");
         for method in item.as_object().unwrap().keys() {
@@ -1109,5 +1118,494 @@ async fn run_events_arrive_live_while_the_run_goes_on() {
     assert!(names.contains(&"signal_received"), "{names:?}");
     assert_eq!(names.last(), Some(&"run_finished"), "{names:?}");
     assert_eq!(events.last().unwrap().1["output"], "live");
+    h.stop().await;
+}
+
+/// A browser session: the cookie and the CSRF token.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+impl Harness {
+    async fn browser_call(
+        &self,
+        method: Method,
+        path: &str,
+        browser: &Browser,
+        csrf: bool,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &browser.cookie);
+        if csrf {
+            request = request.header("x-csrf-token", &browser.csrf);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Signs in through `path` (`setup` or `auth/login`).
+    async fn sign_in(
+        &self,
+        path: &str,
+        email: &str,
+        password: &str,
+    ) -> (StatusCode, Option<Browser>, Value) {
+        let (status, headers, body) = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/{path}"),
+                None,
+                Some(json!({ "email": email, "password": password })),
+            )
+            .await;
+        let browser = headers.get("set-cookie").map(|cookie| {
+            let cookie = cookie.to_str().unwrap();
+            for attribute in ["HttpOnly", "Secure", "SameSite=Strict"] {
+                assert!(cookie.contains(attribute), "{cookie}");
+            }
+            Browser {
+                cookie: cookie.split(';').next().unwrap().to_owned(),
+                csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+            }
+        });
+        (status, browser, body)
+    }
+}
+
+#[tokio::test]
+async fn setup_then_sessions_with_csrf_protection() {
+    let h = start().await;
+    let (status, browser, body) = h
+        .sign_in("setup", "Owner@Example.com", "correct horse")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let browser = browser.unwrap();
+    assert_eq!(body["me"]["email"], "owner@example.com");
+    assert_eq!(body["me"]["role"], "owner");
+    let (status, _, body) = h
+        .call(
+            Method::POST,
+            "/api/v1/setup",
+            None,
+            Some(json!({ "email": "eve@example.com", "password": "correct horse" })),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "already_set_up");
+
+    let (status, me) = h
+        .browser_call(Method::GET, "/api/v1/me", &browser, false, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["workspace"], "default");
+    // Changes need the CSRF token; reads do not.
+    let doc = json!({ "document": HELLO });
+    let (status, body) = h
+        .browser_call(
+            Method::POST,
+            "/api/v1/flows",
+            &browser,
+            false,
+            Some(doc.clone()),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (status, body) = h
+        .browser_call(Method::POST, "/api/v1/flows", &browser, true, Some(doc))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let wrong = Browser {
+        cookie: browser.cookie.clone(),
+        csrf: "0".repeat(64),
+    };
+    let (status, _) = h
+        .browser_call(
+            Method::POST,
+            "/api/v1/flows/hello/execute",
+            &wrong,
+            true,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Signing out ends the session everywhere it was used.
+    let (status, _) = h
+        .browser_call(Method::POST, "/api/v1/auth/logout", &browser, true, None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = h
+        .browser_call(Method::GET, "/api/v1/me", &browser, false, None)
+        .await;
+    assert_problem(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let forged = Browser {
+        cookie: "aion_session=forged".to_owned(),
+        csrf: String::new(),
+    };
+    let (status, _) = h
+        .browser_call(Method::GET, "/api/v1/me", &forged, false, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn failed_sign_ins_lock_the_account_and_addresses_are_rate_limited() {
+    let h = start().await;
+    h.sign_in("setup", "ada@example.com", "correct horse").await;
+    let (status, browser, body) = h
+        .sign_in("auth/login", "ada@example.com", "correct horse")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(browser.is_some());
+    let (status, _, unknown) = h
+        .sign_in("auth/login", "nobody@example.com", "correct horse")
+        .await;
+    let (_, _, wrong) = h
+        .sign_in("auth/login", "ada@example.com", "wrong horse")
+        .await;
+    assert_problem(
+        status,
+        &unknown,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
+    assert_eq!(
+        unknown["detail"], wrong["detail"],
+        "unknown emails are not told apart"
+    );
+    for _ in 0..4 {
+        let (status, _, _) = h
+            .sign_in("auth/login", "ada@example.com", "wrong horse")
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Five failures in a row: locked, even with the right password.
+    let (status, browser, body) = h
+        .sign_in("auth/login", "ada@example.com", "correct horse")
+        .await;
+    assert_problem(status, &body, StatusCode::LOCKED, "account_locked");
+    assert!(browser.is_none());
+    // Attempts 9 and 10 are counted; the 11th in this minute is refused before any check.
+    h.sign_in("auth/login", "ada@example.com", "correct horse")
+        .await;
+    h.sign_in("auth/login", "ada@example.com", "correct horse")
+        .await;
+    let (status, headers, body) = h
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({ "email": "ada@example.com", "password": "correct horse" })),
+        )
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    );
+    assert!(headers.contains_key("retry-after"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn keys_members_workspaces_and_variables_through_the_api() {
+    let h = start().await;
+    let owner = h.key("ada@example.com", "default", Role::Owner).await;
+    h.key("bob@example.com", "bobs", Role::Owner).await;
+    // Keys: created once with their token, at most the caller's role, revocable.
+    let (status, created) = h
+        .post(
+            "/api/v1/api-keys",
+            &owner,
+            json!({ "name": "ci", "role": "runner" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let runner = created["token"].as_str().unwrap().to_owned();
+    let runner_id = created["key"]["id"].as_str().unwrap().to_owned();
+    let (status, body) = h
+        .post(
+            "/api/v1/api-keys",
+            &runner,
+            json!({ "name": "up", "role": "owner" }),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (status, body) = h
+        .post(
+            "/api/v1/api-keys",
+            &owner,
+            json!({ "name": "x", "role": "admin" }),
+        )
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    );
+    assert_eq!(body["pointer"], "/role");
+    let (status, list) = h.get("/api/v1/api-keys", &owner).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !list.to_string().contains(&runner),
+        "tokens are never listed"
+    );
+    let (status, _) = h.get("/api/v1/api-keys", &runner).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, revoked) = h
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/api-keys/{runner_id}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert!(revoked["revoked_ms"].is_i64());
+    let (status, _) = h.get("/api/v1/flows", &runner).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Members: add an existing user, never leave a workspace without an owner.
+    let (status, member) = h
+        .call(
+            Method::PUT,
+            "/api/v1/members/bob@example.com",
+            Some(&owner),
+            Some(json!({ "role": "viewer" })),
+        )
+        .await
+        .into_parts();
+    assert_eq!(status, StatusCode::OK, "{member}");
+    let (status, body) = h
+        .call(
+            Method::PUT,
+            "/api/v1/members/ada@example.com",
+            Some(&owner),
+            Some(json!({ "role": "editor" })),
+        )
+        .await
+        .into_parts();
+    assert_problem(status, &body, StatusCode::CONFLICT, "last_owner");
+    let (status, body) = h
+        .call(
+            Method::PUT,
+            "/api/v1/members/nobody@example.com",
+            Some(&owner),
+            Some(json!({ "role": "viewer" })),
+        )
+        .await
+        .into_parts();
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (_, members) = h.get("/api/v1/members", &owner).await;
+    let emails: Vec<&str> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["ada@example.com", "bob@example.com"]);
+    let (status, _, _) = h
+        .call(
+            Method::DELETE,
+            "/api/v1/members/bob@example.com",
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // Workspaces: a new one is owned by its creator; listing shows the caller's.
+    let (status, body) = h
+        .post("/api/v1/workspaces", &owner, json!({ "id": "team-2" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = h
+        .post("/api/v1/workspaces", &owner, json!({ "id": "Team 2!" }))
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_argument",
+    );
+    let (_, spaces) = h.get("/api/v1/workspaces", &owner).await;
+    let ids: Vec<&str> = spaces["workspaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["default", "team-2"]);
+
+    // Variables: editors set them, names are identifiers, other workspaces do not see them.
+    let (status, var) = h
+        .call(
+            Method::PUT,
+            "/api/v1/vars/api_base",
+            Some(&owner),
+            Some(json!({ "value": { "url": "https://x" } })),
+        )
+        .await
+        .into_parts();
+    assert_eq!(status, StatusCode::OK, "{var}");
+    let (status, body) = h
+        .call(
+            Method::PUT,
+            "/api/v1/vars/2bad",
+            Some(&owner),
+            Some(json!({ "value": 1 })),
+        )
+        .await
+        .into_parts();
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_argument");
+    let (_, vars) = h.get("/api/v1/vars", &owner).await;
+    assert_eq!(vars["vars"][0]["value"]["url"], "https://x");
+    let bob = h.key("bob@example.com", "bobs", Role::Owner).await;
+    let (_, theirs) = h.get("/api/v1/vars", &bob).await;
+    assert_eq!(theirs["vars"], json!([]));
+    let (status, _, _) = h
+        .call(Method::DELETE, "/api/v1/vars/api_base", Some(&bob), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = h
+        .call(Method::DELETE, "/api/v1/vars/api_base", Some(&owner), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    h.stop().await;
+}
+
+trait IntoParts {
+    fn into_parts(self) -> (StatusCode, Value);
+}
+
+impl IntoParts for (StatusCode, reqwest::header::HeaderMap, Value) {
+    fn into_parts(self) -> (StatusCode, Value) {
+        (self.0, self.2)
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_runs_steps_and_commits() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, HELLO).await;
+    for _ in 0..3 {
+        let (status, _) = h
+            .post("/api/v1/flows/hello/execute?wait=true", &key, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let response = h
+        .client
+        .get(format!("{}/metrics", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    for expected in [
+        "aion_runs_started_total 3",
+        "aion_runs_finished_total{status=\"succeeded\"} 3",
+        "aion_steps_finished_total{status=\"succeeded\"} 3",
+        "aion_step_duration_seconds_bucket{status=\"succeeded\",le=\"0.001\"}",
+        "aion_store_commit_seconds_count",
+        "aion_runs_in_flight 0",
+    ] {
+        assert!(text.contains(expected), "`{expected}` missing in:\n{text}");
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn runs_are_retried_from_a_step_as_new_linked_runs() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, LOGGED).await;
+    h.create_flow(&key, WAITER).await;
+    let (_, first) = h
+        .post("/api/v1/flows/logged/execute?wait=true", &key, json!({}))
+        .await;
+    let id = first["id"].as_str().unwrap().to_owned();
+    let (status, retry) = h
+        .post(
+            &format!("/api/v1/runs/{id}/retry"),
+            &key,
+            json!({ "from": "last" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{retry}");
+    assert_eq!(retry["retry_of"], id.as_str());
+    let new_id = retry["id"].as_str().unwrap().to_owned();
+    let done = h
+        .wait_run(&key, &new_id, |r| r["status"] == "succeeded")
+        .await;
+    assert_eq!(done["output"], 42);
+    let note = done["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "note")
+        .unwrap();
+    assert_eq!(
+        note["status"], "succeeded",
+        "the upstream step's result is reused"
+    );
+
+    let (status, body) = h
+        .post(
+            &format!("/api/v1/runs/{id}/retry"),
+            &key,
+            json!({ "from": "nope" }),
+        )
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_step",
+    );
+    assert_eq!(body["pointer"], "/from");
+    let (_, waiting) = h
+        .post("/api/v1/flows/waiter/execute", &key, json!({}))
+        .await;
+    let waiting_id = waiting["id"].as_str().unwrap().to_owned();
+    h.wait_run(&key, &waiting_id, |r| r["status"] == "waiting")
+        .await;
+    let (status, body) = h
+        .post(
+            &format!("/api/v1/runs/{waiting_id}/retry"),
+            &key,
+            json!({ "from": "done" }),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "run_not_ended");
+    let eve = h.key("eve@example.com", "eve-space", Role::Owner).await;
+    let (status, body) = h
+        .post(
+            &format!("/api/v1/runs/{id}/retry"),
+            &eve,
+            json!({ "from": "last" }),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
     h.stop().await;
 }

@@ -30,7 +30,7 @@ use tokio::sync::watch;
 pub use clock::{Clock, SystemClock};
 pub use driver::{Outcome, Seed};
 pub use runs::{
-    InputProblem, RetryPlan, StartRun, StartStored, apply_input_defaults, check_input,
+    InputProblem, RetryPlan, StartRun, StartStored, apply_input_defaults, check_input, new_run_id,
     retry_journal,
 };
 

@@ -10,6 +10,14 @@ use serde_json::Value;
 
 use crate::{Error, Runtime};
 
+/// A UUID v7 for a run created at `now_ms` (for runs whose id must be known before the row
+/// exists, such as retries).
+pub fn new_run_id(now_ms: i64) -> String {
+    let secs = u64::try_from(now_ms / 1000).unwrap_or(0);
+    let nanos = u32::try_from((now_ms % 1000) * 1_000_000).unwrap_or(0);
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, nanos)).to_string()
+}
+
 /// Fills the input's missing top-level properties from the plan's `input_defaults`.
 pub fn apply_input_defaults(plan: &aion_plan::Plan, input: &mut Value) {
     if let Value::Object(map) = input {

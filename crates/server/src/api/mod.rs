@@ -2,10 +2,13 @@
 //! document at `/api/v1/openapi.json`. Every `/api/v1` route except the document itself
 //! needs a [`Caller`].
 
+mod access;
 mod flows;
 mod runs;
+mod session;
 
 pub use runs::RunOut;
+pub use session::LoginLimiter;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -35,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))
+        .route("/metrics", axum::routing::get(crate::metrics::render))
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || async move { Json(document.clone()) }),
@@ -62,6 +66,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(flows::routes())
         .merge(runs::routes())
+        .merge(session::routes())
+        .merge(access::routes())
 }
 
 #[derive(utoipa::OpenApi)]
@@ -132,8 +138,11 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            if let Some(secret) = session::session_secret(&parts.headers) {
+                return session::session_caller(state, &parts.headers, &parts.method, secret).await;
+            }
             return Err(ApiError::unauthenticated(
-                "this route needs an API key: `Authorization: Bearer aion_...`",
+                "this route needs an API key (`Authorization: Bearer aion_...`) or a session",
             ));
         };
         let token = value

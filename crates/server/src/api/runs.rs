@@ -21,6 +21,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
         .routes(routes!(send_signal))
+        .routes(routes!(retry_run))
         .routes(routes!(crate::events::run_events))
 }
 
@@ -318,4 +319,73 @@ async fn send_signal(
         }),
     )
         .into_response())
+}
+
+/// Where a retry starts.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryIn {
+    /// The step to run again (its display key, e.g. `notify` or `each_user[3].greet`); the
+    /// steps upstream of it keep their recorded outputs.
+    pub from: String,
+}
+
+/// Re-run a failed or finished run from a step, as a new run linked to it (`retry_of`):
+/// earlier steps' recorded outputs are reused, the chosen step and everything downstream run
+/// again.
+#[utoipa::path(
+    post, path = "/api/v1/runs/{id}/retry", tag = "runs",
+    params(("id" = String, Path, description = "The run to retry")),
+    request_body = RetryIn,
+    responses(
+        (status = 202, description = "The new run, started", body = RunOut),
+        (status = 404, body = Problem),
+        (status = 409, description = "The run has not ended", body = Problem),
+        (status = 422, description = "No such step in the run's flow", body = Problem),
+    )
+)]
+async fn retry_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RetryIn>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Runner)?;
+    let run = state
+        .store()
+        .get_run(&caller.workspace, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", &id))?;
+    if !run.status.is_terminal() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_not_ended",
+            format!(
+                "run `{id}` is {}; retry it once it has ended",
+                run.status.as_str()
+            ),
+        ));
+    }
+    let runtime = std::sync::Arc::clone(state.runtime());
+    let new_id = aion_worker::new_run_id(state.now_ms());
+    let plan = match runtime
+        .plan_retry(&caller.workspace, &id, &body.from, &new_id)
+        .await
+    {
+        Ok(plan) => plan,
+        Err(aion_worker::Error::Invalid(message)) => {
+            return Err(
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_step", message)
+                    .at("/from"),
+            );
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let (run, drive) = runtime.start_retry(plan).await?;
+    tokio::spawn(async move {
+        if let Err(error) = drive.await {
+            tracing::warn!(error = %error, "a retried run stopped");
+        }
+    });
+    Ok((StatusCode::ACCEPTED, Json(RunOut::from(run))).into_response())
 }

@@ -133,6 +133,28 @@ impl Runtime {
         Box::pin(async move { rt.drive_inner(lease, None, Some(run)).await })
     }
 
+    /// Creates the run of a retry ([`Runtime::plan_retry`]) already leased to this runtime and
+    /// drives it from its seed: the reused results are committed first, then the chosen step
+    /// and everything downstream run again.
+    pub async fn start_retry(
+        self: &Arc<Self>,
+        plan: crate::RetryPlan,
+    ) -> Result<(Run, aion_store::BoxFuture<'static, Result<Outcome, Error>>), Error> {
+        let mut row = plan.run;
+        row.lease = Some(self.new_lease());
+        let run = self.store.create_run(row).await?;
+        let lease = run.lease().ok_or_else(|| {
+            Error::Invalid(format!("run `{}` was created without its lease", run.id))
+        })?;
+        let rt = Arc::clone(self);
+        let known = run.clone();
+        let seed = plan.seed;
+        Ok((
+            run,
+            Box::pin(async move { rt.drive_inner(lease, Some(seed), Some(known)).await }),
+        ))
+    }
+
     async fn drive_inner(
         self: &Arc<Self>,
         lease: Lease,
@@ -266,6 +288,7 @@ impl Driver {
             if let Some(event) = seed.events.pop() {
                 if let Event::RunStarted { at_ms, .. } = &event {
                     self.start_ms = Some(*at_ms);
+                    metrics::counter!("aion_runs_started_total").increment(1);
                 }
                 self.stage(event, Extras::default())?;
             }
@@ -341,6 +364,13 @@ impl Driver {
             if self.state.status().is_finished() {
                 self.abort_all();
                 self.rt.run_ended(&self.run_id);
+                let status = self.row.status.as_str();
+                metrics::counter!("aion_runs_finished_total", "status" => status).increment(1);
+                if let Some(finished) = self.row.finished_ms {
+                    let seconds = finished.saturating_sub(self.row.created_ms) as f64 / 1e3;
+                    metrics::histogram!("aion_run_duration_seconds", "status" => status)
+                        .record(seconds);
+                }
                 return Ok(Outcome::Finished(Box::new(self.row.clone())));
             }
             let stopping = self.rt.is_shutting_down();
@@ -775,7 +805,12 @@ impl Driver {
         self.staged.actions = staged.actions;
         let request = self.request(staged.journal, Some(update), steps, staged.extras)?;
         let store = Arc::clone(&self.rt.store);
-        self.detached = Some(tokio::spawn(async move { store.commit(request).await }));
+        self.detached = Some(tokio::spawn(async move {
+            let began = std::time::Instant::now();
+            let receipt = store.commit(request).await;
+            metrics::histogram!("aion_store_commit_seconds").record(began.elapsed().as_secs_f64());
+            receipt
+        }));
         Ok(())
     }
 
@@ -914,6 +949,9 @@ impl Driver {
             let logs = self.logs.get(&key).cloned().unwrap_or_default();
             let before = self.committed.insert(key, snap).map(|s| s.0);
             out.push(history(record, logs));
+            if before != Some(record.status) && record.status.is_finished() {
+                step_metrics(record);
+            }
             if self.rt.observer.wants_steps()
                 && before != Some(record.status)
                 && record.status != StepStatus::Running
@@ -956,7 +994,9 @@ impl Driver {
     ) -> Result<(), Error> {
         self.settle().await?;
         let request = self.request(journal, run_update, steps, extras)?;
+        let began = std::time::Instant::now();
         let receipt = self.rt.store.commit(request).await?;
+        metrics::histogram!("aion_store_commit_seconds").record(began.elapsed().as_secs_f64());
         self.committed_through(receipt);
         failpoints::hit(failpoints::AFTER_COMMIT)
             .map_err(|_| Error::Injected(failpoints::AFTER_COMMIT))?;
@@ -993,6 +1033,21 @@ impl Driver {
         self.rt.committed();
         self.last_seq = self.last_seq.max(receipt.last_seq);
         self.row.last_seq = receipt.last_seq;
+    }
+}
+
+/// Counts a step that just finished and records how long it took.
+fn step_metrics(record: &aion_engine::StepRecord) {
+    let status = match record.status {
+        StepStatus::Succeeded => "succeeded",
+        StepStatus::Failed => "failed",
+        StepStatus::Skipped => "skipped",
+        _ => "cancelled",
+    };
+    metrics::counter!("aion_steps_finished_total", "status" => status).increment(1);
+    if let (Some(start), Some(end)) = (record.started_at_ms, record.finished_at_ms) {
+        let seconds = end.saturating_sub(start) as f64 / 1e3;
+        metrics::histogram!("aion_step_duration_seconds", "status" => status).record(seconds);
     }
 }
 
