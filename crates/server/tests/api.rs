@@ -187,6 +187,7 @@ async fn the_openapi_document_covers_every_route() {
         "/api/v1/runs/{id}/signals/{name}",
         "/api/v1/runs/{id}/events",
         "/api/v1/runs/{id}/retry",
+        "/api/v1/runs/{id}/cancel",
         "/api/v1/setup",
         "/api/v1/auth/login",
         "/api/v1/me",
@@ -1606,6 +1607,57 @@ async fn runs_are_retried_from_a_step_as_new_linked_runs() {
             json!({ "from": "last" }),
         )
         .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    h.stop().await;
+}
+
+const SLEEPER: &str = "aion: 1\nid: sleeper\nnodes:\n  - id: nap\n    type: core.wait\n    config: { duration: 1h }\n  - id: after\n    type: core.set\n    config: { value: woke }\nedges:\n  - { from: nap, to: after }\n";
+
+#[tokio::test]
+async fn runs_are_cancelled_at_once_when_this_server_drives_them() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, WAITER).await;
+    h.create_flow(&key, SLEEPER).await;
+    for flow in ["waiter", "sleeper"] {
+        let (_, run) = h
+            .post(&format!("/api/v1/flows/{flow}/execute"), &key, json!({}))
+            .await;
+        let id = run["id"].as_str().unwrap().to_owned();
+        h.wait_run(&key, &id, |r| r["status"] == "waiting").await;
+        let (status, asked) = h
+            .post(
+                &format!("/api/v1/runs/{id}/cancel"),
+                &key,
+                json!({ "reason": "changed my mind" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
+        let began = std::time::Instant::now();
+        let done = h.wait_run(&key, &id, |r| r["status"] == "cancelled").await;
+        assert!(
+            began.elapsed() < Duration::from_secs(2),
+            "{flow}: cancelled at once"
+        );
+        let steps = done["steps"].as_array().unwrap();
+        assert!(
+            steps
+                .iter()
+                .all(|s| s["key"] != "after" && s["key"] != "done"),
+            "{flow}: nothing after the cancel started: {steps:?}"
+        );
+        let (_, events) = h.events(&key, &id, None).await;
+        let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+        assert!(names.contains(&"cancel_requested"), "{names:?}");
+        let cancel = events.iter().find(|e| e.0 == "cancel_requested").unwrap();
+        assert_eq!(cancel.1["reason"], "changed my mind");
+        assert_eq!(events.last().unwrap().1["status"], "cancelled");
+        let (status, body) = h
+            .post(&format!("/api/v1/runs/{id}/cancel"), &key, json!({}))
+            .await;
+        assert_problem(status, &body, StatusCode::CONFLICT, "run_ended");
+    }
+    let (status, body) = h.post("/api/v1/runs/nope/cancel", &key, json!({})).await;
     assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
     h.stop().await;
 }

@@ -239,6 +239,28 @@ impl Store for SqliteStore {
         )
     }
 
+    fn request_cancel<'a>(
+        &'a self,
+        workspace: &'a str,
+        run_id: &'a str,
+        reason: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<Run>> {
+        let (workspace, run_id, reason) =
+            (workspace.to_owned(), run_id.to_owned(), reason.to_owned());
+        Box::pin(async move {
+            let error = aion_store::payload::encode_json(&serde_json::json!({
+                "kind": "cancelled",
+                "message": reason,
+                "step": null,
+            }))?;
+            self.write(move |conn| {
+                write::request_cancel(conn, &workspace, &run_id, &reason, &error, now_ms)
+            })
+            .await
+        })
+    }
+
     fn update_run<'a>(
         &'a self,
         workspace: &'a str,

@@ -14,7 +14,8 @@ use crate::{chunk, db};
 
 pub(crate) const RUN_COLUMNS: &str = "id, workspace, flow_id, flow_version, plan_hash, input, \
      trigger, trace_id, parent_run_id, retry_of, status, output, error, created_ms, started_ms, \
-     finished_ms, lease_epoch, lease_owner, lease_expires_ms, last_seq";
+     finished_ms, lease_epoch, lease_owner, lease_expires_ms, last_seq, cancel_requested_ms, \
+     cancel_reason";
 
 fn u64_of(value: i64, what: &str) -> Result<u64, Error> {
     u64::try_from(value).map_err(|_| Error::Corrupt(format!("negative {what}")))
@@ -53,6 +54,8 @@ pub(crate) fn run_from_row(row: &Row<'_>) -> Result<Run, Error> {
         lease_owner: row.get(17).map_err(db)?,
         lease_expires_ms: row.get(18).map_err(db)?,
         last_seq: u64_of(row.get(19).map_err(db)?, "seq")?,
+        cancel_requested_ms: row.get(20).map_err(db)?,
+        cancel_reason: row.get(21).map_err(db)?,
     })
 }
 

@@ -48,6 +48,10 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0005_cron.sql"),
         convert: None,
     },
+    Migration {
+        sql: include_str!("migrations/0006_cancel.sql"),
+        convert: None,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -236,6 +236,44 @@ pub(crate) fn update_run(
     read::get_run(conn, workspace, run_id)?.ok_or_else(|| Error::not_found("run", run_id))
 }
 
+/// See [`aion_store::Store::request_cancel`]; `error` is the encoded error of a run cancelled
+/// before it started.
+pub(crate) fn request_cancel(
+    conn: &Connection,
+    workspace: &str,
+    run_id: &str,
+    reason: &str,
+    error: &[u8],
+    now_ms: i64,
+) -> Result<Run, Error> {
+    let run =
+        read::get_run(conn, workspace, run_id)?.ok_or_else(|| Error::not_found("run", run_id))?;
+    if run.status.is_terminal() {
+        return Ok(run);
+    }
+    let unstarted = run.status == aion_store::RunStatus::Queued
+        && run.lease_owner.is_none()
+        && run.last_seq == 0;
+    if unstarted {
+        conn.prepare_cached(
+            "UPDATE runs SET status = 'cancelled', finished_ms = ?2, error = ?3, \
+             cancel_requested_ms = ?2, cancel_reason = ?4 WHERE id = ?1",
+        )
+        .map_err(db)?
+        .execute(params![run_id, now_ms, error, reason])
+        .map_err(db)?;
+    } else {
+        conn.prepare_cached(
+            "UPDATE runs SET cancel_requested_ms = coalesce(cancel_requested_ms, ?2), \
+             cancel_reason = coalesce(cancel_reason, ?3) WHERE id = ?1",
+        )
+        .map_err(db)?
+        .execute(params![run_id, now_ms, reason])
+        .map_err(db)?;
+    }
+    read::get_run(conn, workspace, run_id)?.ok_or_else(|| Error::not_found("run", run_id))
+}
+
 /// The integer key and lease columns of a run in a workspace.
 struct LeaseState {
     key: i64,
@@ -521,6 +559,7 @@ pub(crate) fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<Lea
                WHERE r.status IN ('queued', 'running', 'waiting') \
                  AND (r.lease_owner IS NULL OR r.lease_expires_ms <= ?3) \
                  AND (r.status != 'waiting' \
+                   OR r.cancel_requested_ms IS NOT NULL \
                    OR EXISTS (SELECT 1 FROM timers t WHERE t.run_key = r.key AND t.due_ms <= ?3) \
                    OR EXISTS (SELECT 1 FROM signals s WHERE s.run_key = r.key)) \
                ORDER BY r.created_ms, r.id LIMIT ?4) \

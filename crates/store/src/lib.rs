@@ -125,6 +125,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> BoxFuture<'a, Result<RunPage>>;
 
+    /// Asks for a run to be cancelled. A run that never started (queued, unleased, empty
+    /// journal) is cancelled at once (status `cancelled`, `finished_ms`, an error of kind
+    /// `cancelled`); a started one gets `cancel_requested_ms` and `cancel_reason` (the first
+    /// request's, kept by later ones), which the worker holding it applies, and a waiting run
+    /// with a request becomes claimable. An ended run is returned unchanged.
+    fn request_cancel<'a>(
+        &'a self,
+        workspace: &'a str,
+        run_id: &'a str,
+        reason: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<Run>>;
+
     /// Updates a run without a lease (operator actions such as cancelling a queued run). Workers
     /// use [`Store::commit`], which is fenced.
     fn update_run<'a>(

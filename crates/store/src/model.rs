@@ -265,6 +265,10 @@ pub struct Run {
     pub lease_expires_ms: Option<i64>,
     /// The seq of the last journal record (0 when the journal is empty).
     pub last_seq: u64,
+    /// When a cancellation was asked for (the worker holding the run applies it).
+    pub cancel_requested_ms: Option<i64>,
+    /// Why, as the requester said.
+    pub cancel_reason: Option<String>,
 }
 
 impl Run {

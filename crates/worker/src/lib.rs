@@ -165,6 +165,8 @@ pub struct Runtime {
     /// Bumped after every commit of a run driven here, so that watchers of a run's journal
     /// (the server's event streams) wake at once instead of polling.
     commits: watch::Sender<u64>,
+    /// The runs driven here, by id: woken when a cancellation is asked for one of them.
+    cancel_notices: Mutex<BTreeMap<String, Arc<tokio::sync::Notify>>>,
 }
 
 /// What a [`Runtime`] is built from.
@@ -200,7 +202,38 @@ impl Runtime {
             background: Mutex::new(Vec::new()),
             shutdown,
             commits,
+            cancel_notices: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Tells the driver of `run_id`, if this runtime drives it, that a cancellation was stored
+    /// for it ([`aion_store::Store::request_cancel`]); a run driven elsewhere sees it at its
+    /// next lease renewal.
+    pub fn notify_cancel(&self, run_id: &str) {
+        let notice = self
+            .cancel_notices
+            .lock()
+            .ok()
+            .and_then(|notices| notices.get(run_id).cloned());
+        if let Some(notice) = notice {
+            notice.notify_one();
+        }
+    }
+
+    /// Registers the driver of `run_id` for cancellation notices.
+    pub(crate) fn watch_cancel(&self, run_id: &str) -> Arc<tokio::sync::Notify> {
+        let notice = Arc::new(tokio::sync::Notify::new());
+        if let Ok(mut notices) = self.cancel_notices.lock() {
+            notices.insert(run_id.to_owned(), Arc::clone(&notice));
+        }
+        notice
+    }
+
+    /// Forgets the driver of `run_id`.
+    pub(crate) fn unwatch_cancel(&self, run_id: &str) {
+        if let Ok(mut notices) = self.cancel_notices.lock() {
+            notices.remove(run_id);
+        }
     }
 
     /// Changes after every commit of a run driven by this runtime (the value counts them).

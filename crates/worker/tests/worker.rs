@@ -8,7 +8,7 @@ use aion_node_sdk::{
     BoxFuture, Catalog, Category, Context, Execute, Execution, Manifest, NodeError, Output,
     PortRule,
 };
-use aion_store::{DEFAULT_WORKSPACE, FlowFormat, RunStatus};
+use aion_store::{DEFAULT_WORKSPACE, FlowFormat, RunStatus, Store as _};
 use aion_worker::{Config, Outcome, Parts, Runtime, Silent, StartRun, SystemClock};
 use serde_json::{Value, json};
 
@@ -388,4 +388,60 @@ edges:
         .unwrap();
     let statuses: Vec<RunStatus> = alerts.runs.iter().map(|r| r.status).collect();
     assert_eq!(statuses, [RunStatus::Succeeded, RunStatus::Succeeded]);
+}
+
+/// A cancellation stored by another process reaches the worker at its next lease renewal
+/// (here every 100 ms); one stored for a released waiting run makes it claimable, and the next
+/// worker applies it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellations_stored_elsewhere_reach_the_worker() {
+    let napper = r#"aion: 1
+id: napper
+nodes:
+  - { id: nap, type: core.wait, config: { duration: 1h } }
+  - { id: done, type: core.set, config: { value: 1 } }
+edges:
+  - { from: nap, to: done }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), "w1", 300).await;
+    let id = start(&rt, napper, json!({})).await;
+    let lease = rt.claim_run(DEFAULT_WORKSPACE, &id).await.unwrap().unwrap();
+    let driver = Arc::clone(&rt);
+    let handle = tokio::spawn(async move { driver.drive(lease, None).await });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Another process (no notice reaches this runtime): only the store knows.
+    let other =
+        aion_store_sqlite::SqliteStore::open(dir.path(), aion_store_sqlite::Options::default())
+            .await
+            .unwrap();
+    other
+        .request_cancel(DEFAULT_WORKSPACE, &id, "from elsewhere", 1)
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(5), handle)
+        .await
+        .expect("the worker sees the request at its next renewal")
+        .unwrap()
+        .unwrap();
+    let Outcome::Finished(run) = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(run.status, RunStatus::Cancelled);
+
+    // A waiting run no worker holds: the request makes it claimable and it ends at once.
+    let id = start(&rt, napper, json!({})).await;
+    let lease = rt.claim_run(DEFAULT_WORKSPACE, &id).await.unwrap().unwrap();
+    let driver = Arc::clone(&rt);
+    let handle = tokio::spawn(async move { driver.drive(lease, None).await });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    rt.shutdown();
+    assert_eq!(handle.await.unwrap().unwrap(), Outcome::Released);
+    other
+        .request_cancel(DEFAULT_WORKSPACE, &id, "while nobody held it", 2)
+        .await
+        .unwrap();
+    let rt = runtime(dir.path(), "w2", 30_000).await;
+    let run = drive(&rt, &id).await;
+    assert_eq!(run.status, RunStatus::Cancelled);
 }

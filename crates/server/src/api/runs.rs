@@ -22,6 +22,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_run))
         .routes(routes!(send_signal))
         .routes(routes!(retry_run))
+        .routes(routes!(cancel_run))
         .routes(routes!(crate::events::run_events))
 }
 
@@ -387,5 +388,62 @@ async fn retry_run(
             tracing::warn!(error = %error, "a retried run stopped");
         }
     });
+    Ok((StatusCode::ACCEPTED, Json(RunOut::from(run))).into_response())
+}
+
+/// Why a run is cancelled.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelIn {
+    /// Shown in the run's history (default "cancelled through the API").
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Cancel a run: a queued one ends at once; a started one ends as soon as its worker sees the
+/// request (at once when this server drives it): steps in flight are aborted, nothing after
+/// them starts.
+#[utoipa::path(
+    post, path = "/api/v1/runs/{id}/cancel", tag = "runs",
+    params(("id" = String, Path, description = "The run")),
+    request_body(content = CancelIn, description = "Optional"),
+    responses(
+        (status = 202, description = "Requested (or done: see `status`)", body = RunOut),
+        (status = 404, body = Problem),
+        (status = 409, description = "The run has ended", body = Problem),
+    )
+)]
+async fn cancel_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Runner)?;
+    let body: CancelIn = if body.is_empty() {
+        CancelIn::default()
+    } else {
+        crate::problem::parse_json(&body)?
+    };
+    let reason = body
+        .reason
+        .unwrap_or_else(|| "cancelled through the API".to_owned());
+    let before = state
+        .store()
+        .get_run(&caller.workspace, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", &id))?;
+    if before.status.is_terminal() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_ended",
+            format!("run `{id}` has ended ({})", before.status.as_str()),
+        ));
+    }
+    let run = state
+        .store()
+        .request_cancel(&caller.workspace, &id, &reason, state.now_ms())
+        .await?;
+    state.runtime().notify_cancel(&id);
     Ok((StatusCode::ACCEPTED, Json(RunOut::from(run))).into_response())
 }

@@ -284,3 +284,79 @@ pub async fn signals_are_kept_until_consumed(backend: &dyn Backend) -> Outcome {
     )?;
     Ok(())
 }
+
+/// A cancellation of a run that never started ends it at once; one of a started run is
+/// recorded (first reason kept) for its worker, and makes a waiting run claimable; an ended
+/// run is returned unchanged; another workspace's run is not found.
+pub async fn cancel_requests(backend: &dyn Backend) -> Outcome {
+    let store = backend.fresh().await?;
+    store.create_workspace("other", 0).await?;
+    let queued = store.create_run(new_run(WS, "flow", 10)).await?;
+    let cancelled = store
+        .request_cancel(WS, &queued.id, "not needed", 20)
+        .await?;
+    ensure_eq!(
+        (
+            cancelled.status,
+            cancelled.finished_ms,
+            cancelled.cancel_requested_ms
+        ),
+        (RunStatus::Cancelled, Some(20), Some(20)),
+        "a run that never started is cancelled at once"
+    );
+    ensure_eq!(
+        cancelled
+            .error
+            .as_ref()
+            .and_then(|e| e.get("kind"))
+            .cloned(),
+        Some(json!("cancelled")),
+        "with an error of kind cancelled"
+    );
+    let again = store.request_cancel(WS, &queued.id, "twice", 30).await?;
+    ensure_eq!(again, cancelled, "an ended run is returned unchanged");
+
+    // A run a worker holds: the request waits for the worker.
+    let (running, lease) = claimed_run(&*store, 100).await?;
+    store
+        .commit(commit(&running, lease.epoch, vec![record(1, b"{}")]))
+        .await?;
+    let asked = store.request_cancel(WS, &running.id, "first", 110).await?;
+    let asked_again = store.request_cancel(WS, &running.id, "second", 120).await?;
+    ensure_eq!(
+        (
+            asked.status,
+            asked_again.cancel_requested_ms,
+            asked_again.cancel_reason.as_deref()
+        ),
+        (RunStatus::Running, Some(110), Some("first")),
+        "a started run keeps running with the first request recorded"
+    );
+    // Waiting and released, with nothing due: claimable only because of the request.
+    store
+        .commit(CommitRequest {
+            run_update: Some(RunUpdate {
+                status: Some(RunStatus::Waiting),
+                ..RunUpdate::default()
+            }),
+            ..commit(&running, lease.epoch, vec![record(2, b"{}")])
+        })
+        .await?;
+    store
+        .release(WS, &running.id, "worker-a", lease.epoch)
+        .await?;
+    let claimed = store.claim(claim("worker-b", 10, 1_000, 130)).await?;
+    ensure_eq!(
+        claimed.iter().map(|l| l.run_id.clone()).collect::<Vec<_>>(),
+        vec![running.id.clone()],
+        "a waiting run with a cancellation request is claimable"
+    );
+    expect_kind(
+        store
+            .request_cancel("other", &running.id, "not yours", 140)
+            .await,
+        ErrorKind::NotFound,
+        "another workspace's run",
+    )?;
+    Ok(())
+}

@@ -155,6 +155,7 @@ macro_rules! conformance_tests {
             lease_expiry_lets_another_worker_claim,
             waiting_runs_wake_on_due_timers,
             signals_are_kept_until_consumed,
+            cancel_requests,
             cache_get_put_expiry,
             cross_workspace_reads_return_nothing,
             cron_slot_is_claimed_once,

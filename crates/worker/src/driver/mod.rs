@@ -90,6 +90,22 @@ struct Driver {
     staged_bytes: usize,
     /// Woken when a child run this run waits for ends in this process.
     child_ended: Arc<tokio::sync::Notify>,
+    /// Woken when a cancellation is stored for this run by this process.
+    cancel_notice: Arc<tokio::sync::Notify>,
+    /// A `CancelRequested` was applied already.
+    cancel_applied: bool,
+}
+
+/// Forgets a driver's cancellation notices when it stops, however it stops.
+struct Unwatch {
+    rt: Arc<Runtime>,
+    run_id: String,
+}
+
+impl Drop for Unwatch {
+    fn drop(&mut self) {
+        self.rt.unwatch_cancel(&self.run_id);
+    }
 }
 
 /// Applied events waiting for one commit, with their extra writes and actions.
@@ -199,6 +215,11 @@ impl Runtime {
         };
         let events = journal::decode(&records)?;
         let (tx, mut rx) = mpsc::unbounded_channel();
+        let cancel_notice = self.watch_cancel(&run.id);
+        let _unwatch = Unwatch {
+            rt: Arc::clone(self),
+            run_id: run.id.clone(),
+        };
         let mut driver = Driver {
             rt: Arc::clone(self),
             workspace: ws,
@@ -221,6 +242,8 @@ impl Runtime {
             detached: None,
             staged_bytes: 0,
             child_ended: Arc::new(tokio::sync::Notify::new()),
+            cancel_notice,
+            cancel_applied: false,
         };
         if events.is_empty() {
             let seed = seed.unwrap_or_else(|| Seed {
@@ -235,7 +258,10 @@ impl Runtime {
             driver.snapshot_all();
             driver.queue.extend(driver.state.pending());
         }
-        let result = driver.run(&mut rx).await;
+        let result = match driver.apply_cancel_if_asked(None).await {
+            Ok(()) => driver.run(&mut rx).await,
+            Err(error) => Err(error),
+        };
         // The commit that finished the run also ended its lease.
         if !matches!(result, Ok(Outcome::Finished(_))) {
             driver.abort_all();
@@ -395,6 +421,8 @@ impl Driver {
                 () = tokio::time::sleep(poll) => self.poll().await?,
                 // A child run this run waits for ended in this process.
                 () = self.child_ended.notified() => self.poll().await?,
+                // A cancellation was stored for this run by this process.
+                () = self.cancel_notice.notified() => self.check_cancel().await?,
                 _ = shutdown.changed(), if !stopping => {}
             }
             if !self.renew().await? {
@@ -423,6 +451,8 @@ impl Driver {
         match renewed {
             Ok(_) => {
                 self.renewed_ms = now;
+                // A cancellation stored by another process is seen here.
+                self.check_cancel().await?;
                 Ok(true)
             }
             Err(error) if error.kind() == aion_store::ErrorKind::StaleEpoch => {
@@ -431,6 +461,37 @@ impl Driver {
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// Reads the run's row and applies a stored cancellation request.
+    async fn check_cancel(&mut self) -> Result<(), Error> {
+        if self.cancel_applied || self.state.status().is_finished() {
+            return Ok(());
+        }
+        let row = self.rt.store.get_run(&self.workspace, &self.run_id).await?;
+        self.apply_cancel_if_asked(row).await
+    }
+
+    /// Applies `CancelRequested` if `row` (else the row the driver holds) carries a request:
+    /// the engine ends the run as cancelled and aborts its attempts in flight.
+    async fn apply_cancel_if_asked(&mut self, row: Option<Run>) -> Result<(), Error> {
+        let row = row.as_ref().unwrap_or(&self.row);
+        if self.cancel_applied
+            || self.state.status().is_finished()
+            || row.cancel_requested_ms.is_none()
+        {
+            return Ok(());
+        }
+        let reason = row
+            .cancel_reason
+            .clone()
+            .unwrap_or_else(|| "cancelled".to_owned());
+        self.cancel_applied = true;
+        let event = Event::CancelRequested {
+            reason,
+            at_ms: self.rt.now_ms(),
+        };
+        self.event(event, Extras::default()).await
     }
 
     fn warn(&self, message: String) {
