@@ -1661,3 +1661,46 @@ async fn runs_are_cancelled_at_once_when_this_server_drives_them() {
     assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_idempotency_key_starts_one_run() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, HELLO).await;
+    let execute = |idempotency: &'static str, input: Value| {
+        let request = h
+            .client
+            .post(format!("{}/api/v1/flows/hello/execute?wait=true", h.base))
+            .bearer_auth(&key)
+            .header("idempotency-key", idempotency)
+            .json(&input);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let replayed = response.headers().get("idempotent-replayed").is_some();
+            (status, replayed, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, replayed, first) = execute("order-42", json!({ "name": "Ada" })).await;
+    assert_eq!((status, replayed), (StatusCode::OK, false), "{first}");
+    let (status, replayed, second) = execute("order-42", json!({ "name": "Ada" })).await;
+    assert_eq!((status, replayed), (StatusCode::OK, true), "{second}");
+    assert_eq!(second["id"], first["id"]);
+    assert_eq!(second["output"], "Hello, Ada!");
+    let (status, _, body) = execute("order-42", json!({ "name": "Bob" })).await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    );
+    let (status, _, body) = execute("bad key with spaces", json!({})).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_argument");
+    let (_, runs) = h.get("/api/v1/runs", &key).await;
+    assert_eq!(
+        runs["runs"].as_array().unwrap().len(),
+        1,
+        "one run for one key"
+    );
+    h.stop().await;
+}

@@ -29,9 +29,9 @@ use std::path::{Path, PathBuf};
 
 use aion_store::{
     BoxFuture, CacheEntry, CachePut, ClaimRequest, CommitReceipt, CommitRequest, CronClaim, Error,
-    FlowSummary, FlowVersion, JournalRecord, Lease, NewFlowVersion, NewRun, RenewRequest, Result,
-    Run, RunCursor, RunFilter, RunPage, RunUpdate, Signal, StepRecord, Store, Timer, Workspace,
-    check_id, check_key,
+    FlowSummary, FlowVersion, JournalRecord, Lease, NewFlowVersion, NewRun, Once, RenewRequest,
+    Result, Run, RunCursor, RunFilter, RunPage, RunUpdate, Signal, StepRecord, Store, Timer,
+    Workspace, check_id, check_key,
 };
 
 pub use schema::{APPLICATION_ID, latest_version};
@@ -211,6 +211,23 @@ impl Store for SqliteStore {
                 None => new_uuid_v7(run.created_ms),
             };
             self.write(move |conn| write::create_run(conn, run, id))
+                .await
+        })
+    }
+
+    fn create_run_once(&self, run: NewRun, once: Once) -> BoxFuture<'_, Result<(Run, bool)>> {
+        Box::pin(async move {
+            check_id("workspace id", &run.workspace)?;
+            check_id("flow id", &run.flow_id)?;
+            check_id("idempotency key", &once.key)?;
+            let id = match &run.id {
+                Some(id) => {
+                    check_id("run id", id)?;
+                    id.clone()
+                }
+                None => new_uuid_v7(run.created_ms),
+            };
+            self.write(move |conn| write::create_run_once(conn, run, id, &once))
                 .await
         })
     }

@@ -52,6 +52,10 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0006_cancel.sql"),
         convert: None,
     },
+    Migration {
+        sql: include_str!("migrations/0007_idempotency.sql"),
+        convert: None,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -182,6 +182,58 @@ pub(crate) fn create_run(conn: &Connection, run: NewRun, id: String) -> Result<R
     read::get_run(conn, &run.workspace, &id)?.ok_or_else(|| Error::not_found("run", id))
 }
 
+/// See [`aion_store::Store::create_run_once`].
+pub(crate) fn create_run_once(
+    conn: &Connection,
+    run: NewRun,
+    id: String,
+    once: &aion_store::Once,
+) -> Result<(Run, bool), Error> {
+    conn.prepare_cached(
+        "DELETE FROM idempotency WHERE workspace = ?1 AND key = ?2 AND expires_ms <= ?3",
+    )
+    .map_err(db)?
+    .execute(params![run.workspace, once.key, run.created_ms])
+    .map_err(db)?;
+    let existing: Option<(String, String)> = conn
+        .prepare_cached(
+            "SELECT request_hash, run_id FROM idempotency WHERE workspace = ?1 AND key = ?2",
+        )
+        .map_err(db)?
+        .query_row(params![run.workspace, once.key], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()
+        .map_err(db)?;
+    if let Some((hash, run_id)) = existing {
+        if hash != once.request_hash {
+            return Err(Error::AlreadyExists {
+                what: "idempotency key",
+                id: once.key.clone(),
+            });
+        }
+        let found = read::get_run(conn, &run.workspace, &run_id)?
+            .ok_or_else(|| Error::Corrupt(format!("idempotency key of a missing run {run_id}")))?;
+        return Ok((found, false));
+    }
+    let workspace = run.workspace.clone();
+    let created = create_run(conn, run, id)?;
+    conn.prepare_cached(
+        "INSERT INTO idempotency (workspace, key, request_hash, run_id, expires_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .map_err(db)?
+    .execute(params![
+        workspace,
+        once.key,
+        once.request_hash,
+        created.id,
+        once.expires_ms
+    ])
+    .map_err(db)?;
+    Ok((created, true))
+}
+
 /// A [`RunUpdate`] with its blobs already encoded.
 pub(crate) struct EncodedRunUpdate {
     status: Option<&'static str>,

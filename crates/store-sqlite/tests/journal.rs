@@ -407,6 +407,7 @@ async fn version_1_databases_migrate_with_their_data() {
             "cache",
             "cron_slots",
             "flow_versions",
+            "idempotency",
             "journal",
             "members",
             "runs",

@@ -108,6 +108,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// workspace does not exist.
     fn create_run(&self, run: NewRun) -> BoxFuture<'_, Result<Run>>;
 
+    /// Creates a run unless the workspace holds an unexpired record of `once.key`: then the run
+    /// that key created is returned with `false` (nothing is written). A record whose
+    /// `request_hash` differs is refused with [`Error::AlreadyExists`] (`what` =
+    /// `"idempotency key"`). Expired records are replaced. The check and the creation are one
+    /// transaction, so concurrent calls with one key create one run.
+    fn create_run_once(&self, run: NewRun, once: Once) -> BoxFuture<'_, Result<(Run, bool)>>;
+
     /// A run.
     fn get_run<'a>(
         &'a self,

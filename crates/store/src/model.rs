@@ -84,6 +84,17 @@ pub struct NewFlowVersion {
     pub webhook_paths: Vec<String>,
 }
 
+/// Makes a run creation idempotent ([`crate::Store::create_run_once`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Once {
+    /// The caller's key (1 to 255 printable characters), unique per workspace while it holds.
+    pub key: String,
+    /// A digest of the request, so that a key reused for another request is refused.
+    pub request_hash: String,
+    /// Until when the key holds.
+    pub expires_ms: i64,
+}
+
 /// A stored flow version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowVersion {

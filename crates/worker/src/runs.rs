@@ -42,6 +42,12 @@ pub struct StartRun {
     pub input: Value,
 }
 
+/// The lease of a run created leased.
+fn leased(run: &Run) -> Result<Lease, Error> {
+    run.lease()
+        .ok_or_else(|| Error::Invalid(format!("run `{}` was created without its lease", run.id)))
+}
+
 /// A run of a flow version already stored (the server's `execute`, webhooks, cron).
 #[derive(Debug, Clone)]
 pub struct StartStored {
@@ -138,29 +144,48 @@ impl Runtime {
         &self,
         start: StartStored,
     ) -> Result<(Run, Lease), Error> {
-        self.compiled(&start.flow.plan, &start.flow.plan_hash)?;
-        let run = self
-            .store
-            .create_run(NewRun {
-                id: None,
-                workspace: start.flow.workspace,
-                flow_id: start.flow.flow_id,
-                flow_version: start.flow.version,
-                plan_hash: start.flow.plan_hash,
-                input: start.input,
-                trigger: start.trigger,
-                trace_id: start.trace_id,
-                parent_run_id: None,
-                retry_of: None,
-                status: RunStatus::Queued,
-                created_ms: self.now_ms(),
-                lease: Some(self.new_lease()),
-            })
-            .await?;
-        let lease = run.lease().ok_or_else(|| {
-            Error::Invalid(format!("run `{}` was created without its lease", run.id))
-        })?;
+        let run = self.store.create_run(self.stored_run(start)?).await?;
+        let lease = leased(&run)?;
         Ok((run, lease))
+    }
+
+    /// Like [`Runtime::create_leased_stored_run`], once per idempotency key: when the key
+    /// already created a run, that run comes back without a lease (someone else drives it).
+    pub async fn create_leased_stored_run_once(
+        &self,
+        start: StartStored,
+        once: aion_store::Once,
+    ) -> Result<(Run, Option<Lease>), Error> {
+        let (run, created) = self
+            .store
+            .create_run_once(self.stored_run(start)?, once)
+            .await?;
+        if !created {
+            return Ok((run, None));
+        }
+        let lease = leased(&run)?;
+        Ok((run, Some(lease)))
+    }
+
+    /// The row of a run of a stored flow version, leased to this runtime; compiles the plan into
+    /// the cache once per hash.
+    fn stored_run(&self, start: StartStored) -> Result<NewRun, Error> {
+        self.compiled(&start.flow.plan, &start.flow.plan_hash)?;
+        Ok(NewRun {
+            id: None,
+            workspace: start.flow.workspace,
+            flow_id: start.flow.flow_id,
+            flow_version: start.flow.version,
+            plan_hash: start.flow.plan_hash,
+            input: start.input,
+            trigger: start.trigger,
+            trace_id: start.trace_id,
+            parent_run_id: None,
+            retry_of: None,
+            status: RunStatus::Queued,
+            created_ms: self.now_ms(),
+            lease: Some(self.new_lease()),
+        })
     }
 
     /// The lease a run this runtime creates for itself starts with.

@@ -444,6 +444,69 @@ async fn get_version(
     Ok(versioned(StatusCode::OK, flow))
 }
 
+/// How long an `Idempotency-Key` holds.
+const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
+
+/// The `Idempotency-Key` of a request, with a digest of what it asks for.
+fn idempotency(
+    headers: &HeaderMap,
+    flow_id: &str,
+    input: &Value,
+    now_ms: i64,
+) -> Result<Option<aion_store::Once>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::bad_request("`Idempotency-Key` must be 1 to 255 visible ASCII characters")
+        })?;
+    let request = format!("{flow_id}\n{input}");
+    Ok(Some(aion_store::Once {
+        key: key.to_owned(),
+        request_hash: crate::auth::digest(&request),
+        expires_ms: now_ms + IDEMPOTENCY_MS,
+    }))
+}
+
+/// The answer to a request whose `Idempotency-Key` created a run before: that run (waited
+/// for with `wait=true`, up to the timeout), marked `Idempotent-Replayed: true`.
+async fn replay(
+    state: &AppState,
+    run: aion_store::Run,
+    query: &ExecuteQuery,
+) -> Result<Response, ApiError> {
+    let mut run = run;
+    if query.wait {
+        let wait = query.timeout_ms.unwrap_or(state.config().execute_wait_ms);
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(wait);
+        let mut commits = state.runtime().commits();
+        while !run.status.is_terminal() && tokio::time::Instant::now() < deadline {
+            let _ = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(200)),
+                commits.changed(),
+            )
+            .await;
+            if let Some(fresh) = state.store().get_run(&run.workspace, &run.id).await? {
+                run = fresh;
+            }
+        }
+    }
+    let status = if run.status.is_terminal() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let mut response = (status, Json(RunOut::from(run))).into_response();
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(response)
+}
+
 /// Options of `execute`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -457,10 +520,16 @@ pub struct ExecuteQuery {
 }
 
 /// Start a run of the flow's latest version. The body is the run input (a JSON object),
-/// checked against the flow's `inputs` schema after defaults.
+/// checked against the flow's `inputs` schema after defaults. With `Idempotency-Key`, the same
+/// request within 24 hours gets the same run (`Idempotent-Replayed: true`) instead of a new
+/// one; the key with another flow or input is refused (422).
 #[utoipa::path(
     post, path = "/api/v1/flows/{id}/execute", tag = "flows",
-    params(("id" = String, Path, description = "The flow id"), ExecuteQuery),
+    params(
+        ("id" = String, Path, description = "The flow id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Deduplicates for 24 hours"),
+        ExecuteQuery,
+    ),
     request_body(content = Object, description = "The run input"),
     responses(
         (status = 200, description = "With `wait=true`: the run ended in time", body = RunOut),
@@ -474,9 +543,11 @@ async fn execute(
     caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<ExecuteQuery>,
+    headers: HeaderMap,
     ApiJson(input): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Runner)?;
+    let once = idempotency(&headers, &id, &input, state.now_ms())?;
     if !input.is_object() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -503,14 +574,30 @@ async fn execute(
         .with_errors(errors));
     }
     let runtime = Arc::clone(state.runtime());
-    let (run, lease) = runtime
-        .create_leased_stored_run(StartStored {
-            flow,
-            input,
-            trigger: serde_json::json!({ "type": "api", "user_id": caller.user_id }),
-            trace_id: None,
-        })
-        .await?;
+    let start = StartStored {
+        flow,
+        input,
+        trigger: serde_json::json!({ "type": "api", "user_id": caller.user_id }),
+        trace_id: None,
+    };
+    let (run, lease) = match once {
+        None => {
+            let (run, lease) = runtime.create_leased_stored_run(start).await?;
+            (run, lease)
+        }
+        Some(once) => match runtime.create_leased_stored_run_once(start, once).await {
+            Ok((run, Some(lease))) => (run, lease),
+            Ok((run, None)) => return replay(&state, run, &query).await,
+            Err(aion_worker::Error::Store(aion_store::Error::AlreadyExists { .. })) => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used with another request in the last 24 hours",
+                ));
+            }
+            Err(error) => return Err(error.into()),
+        },
+    };
     let started = RunOut::from(run.clone());
     let driver = tokio::spawn({
         let runtime = Arc::clone(&runtime);

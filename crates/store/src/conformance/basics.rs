@@ -462,3 +462,63 @@ pub async fn foreign_files_are_refused(backend: &dyn Backend) -> Outcome {
     }
     Ok(())
 }
+
+/// `create_run_once`: a key creates one run while it holds (even under concurrent calls),
+/// gives back that run for the same request, refuses another request, and frees itself when
+/// it expires; workspaces have their own keys.
+pub async fn idempotent_run_creation(backend: &dyn Backend) -> Outcome {
+    let store = backend.fresh().await?;
+    store.create_workspace("other", 0).await?;
+    let once = |key: &str, hash: &str, expires_ms: i64| crate::Once {
+        key: key.to_owned(),
+        request_hash: hash.to_owned(),
+        expires_ms,
+    };
+    let calls: Vec<crate::BoxFuture<'_, crate::Result<(crate::Run, bool)>>> = (0..8)
+        .map(|i| store.create_run_once(new_run(WS, "flow", 10 + i), once("k1", "h", 1_000)))
+        .collect();
+    let results = super::join_all(calls).await;
+    let mut created = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    for result in results {
+        let (run, fresh) = result?;
+        created += usize::from(fresh);
+        ids.insert(run.id);
+    }
+    ensure_eq!(
+        (created, ids.len()),
+        (1, 1),
+        "concurrent calls create one run"
+    );
+    let (again, fresh) = store
+        .create_run_once(new_run(WS, "flow", 500), once("k1", "h", 2_000))
+        .await?;
+    ensure_eq!(
+        (ids.contains(&again.id), fresh),
+        (true, false),
+        "the same request gets the same run"
+    );
+    expect_kind(
+        store
+            .create_run_once(new_run(WS, "flow", 600), once("k1", "other", 2_000))
+            .await,
+        ErrorKind::AlreadyExists,
+        "a key reused for another request",
+    )?;
+    let (elsewhere, fresh) = store
+        .create_run_once(new_run("other", "flow", 700), once("k1", "h", 2_000))
+        .await?;
+    ensure!(
+        fresh && !ids.contains(&elsewhere.id),
+        "workspaces have their own keys"
+    );
+    // Created at 1,000 or later, the first record has expired.
+    let (later, fresh) = store
+        .create_run_once(new_run(WS, "flow", 1_000), once("k1", "h", 90_000))
+        .await?;
+    ensure!(
+        fresh && !ids.contains(&later.id),
+        "an expired key creates a new run"
+    );
+    Ok(())
+}

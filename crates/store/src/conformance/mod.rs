@@ -144,6 +144,7 @@ macro_rules! conformance_tests {
             flow_versions_compare_and_set,
             webhook_paths_are_unique_per_workspace,
             run_create_and_get,
+            idempotent_run_creation,
             run_update,
             run_list_pagination_and_filters,
             commit_appends_and_reads_journal,
