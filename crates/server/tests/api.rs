@@ -1704,3 +1704,50 @@ async fn an_idempotency_key_starts_one_run() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn flows_are_deleted_once_their_runs_have_ended() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(
+        &key,
+        WAITER
+            .replace(
+                "nodes:",
+                "triggers:\n  - { type: webhook, path: approve }\nnodes:",
+            )
+            .as_str(),
+    )
+    .await;
+    let (_, run) = h
+        .post("/api/v1/flows/waiter/execute", &key, json!({}))
+        .await;
+    let id = run["id"].as_str().unwrap().to_owned();
+    h.wait_run(&key, &id, |r| r["status"] == "waiting").await;
+    let (status, _, body) = h
+        .call(Method::DELETE, "/api/v1/flows/waiter", Some(&key), None)
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "flow_has_active_runs");
+    h.post(&format!("/api/v1/runs/{id}/cancel"), &key, json!({}))
+        .await;
+    h.wait_run(&key, &id, |r| r["status"] == "cancelled").await;
+    let (status, _, _) = h
+        .call(Method::DELETE, "/api/v1/flows/waiter", Some(&key), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = h.get("/api/v1/flows/waiter", &key).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = h.hook("default/approve", "application/json", "{}").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "its webhook is gone");
+    let (status, run) = h.get(&format!("/api/v1/runs/{id}"), &key).await;
+    assert_eq!(
+        (status, run["status"].clone()),
+        (StatusCode::OK, json!("cancelled")),
+        "history stays"
+    );
+    let (status, _, body) = h
+        .call(Method::DELETE, "/api/v1/flows/waiter", Some(&key), None)
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    h.stop().await;
+}

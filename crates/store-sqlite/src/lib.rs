@@ -169,6 +169,15 @@ impl Store for SqliteStore {
         Box::pin(self.read(move |conn| read::list_flows(conn, &workspace)))
     }
 
+    fn delete_flow<'a>(
+        &'a self,
+        workspace: &'a str,
+        flow_id: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        let (workspace, flow_id) = (workspace.to_owned(), flow_id.to_owned());
+        Box::pin(self.write(move |conn| write::delete_flow(conn, &workspace, &flow_id)))
+    }
+
     fn webhook_flow<'a>(
         &'a self,
         workspace: &'a str,

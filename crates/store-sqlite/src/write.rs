@@ -107,6 +107,28 @@ pub(crate) fn put_flow(conn: &Connection, flow: NewFlowVersion) -> Result<FlowVe
     })
 }
 
+/// See [`aion_store::Store::delete_flow`].
+pub(crate) fn delete_flow(conn: &Connection, workspace: &str, flow_id: &str) -> Result<(), Error> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM flow_versions WHERE workspace = ?1 AND flow_id = ?2")
+        .map_err(db)?
+        .execute(params![workspace, flow_id])
+        .map_err(db)?;
+    if deleted == 0 {
+        return Err(Error::not_found("flow", flow_id));
+    }
+    for sql in [
+        "DELETE FROM webhooks WHERE workspace = ?1 AND flow_id = ?2",
+        "DELETE FROM cron_slots WHERE workspace = ?1 AND flow_id = ?2",
+    ] {
+        conn.prepare_cached(sql)
+            .map_err(db)?
+            .execute(params![workspace, flow_id])
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
 /// Makes `flow.webhook_paths` the flow's paths; [`Error::AlreadyExists`] if another flow of
 /// the workspace serves one of them (the caller's savepoint undoes the rest).
 fn register_webhooks(conn: &Connection, flow: &NewFlowVersion) -> Result<(), Error> {

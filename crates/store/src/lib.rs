@@ -75,6 +75,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every flow of a workspace with its latest version, by flow id.
     fn list_flows<'a>(&'a self, workspace: &'a str) -> BoxFuture<'a, Result<Vec<FlowSummary>>>;
 
+    /// Deletes a flow: every version, its webhook paths and its cron progress. Runs of it stay
+    /// in history. [`Error::NotFound`] if the workspace has no such flow.
+    fn delete_flow<'a>(&'a self, workspace: &'a str, flow_id: &'a str)
+    -> BoxFuture<'a, Result<()>>;
+
     /// The flow whose latest version serves the webhook `path` in a workspace.
     fn webhook_flow<'a>(
         &'a self,

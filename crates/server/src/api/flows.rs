@@ -29,7 +29,7 @@ use crate::problem::{ApiError, ApiJson, Problem};
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_flow, list_flows))
-        .routes(routes!(get_flow, update_flow))
+        .routes(routes!(get_flow, update_flow, delete_flow))
         .routes(routes!(list_versions))
         .routes(routes!(get_version))
         .routes(routes!(execute))
@@ -378,6 +378,52 @@ fn stale(id: &str, expected: u32, current: u32) -> ApiError {
              reload it and apply your change again"
         ),
     )
+}
+
+/// Delete a flow: every version, its webhook paths and its schedule. Refused while runs of it
+/// have not ended (cancel them first); ended runs stay in history.
+#[utoipa::path(
+    delete, path = "/api/v1/flows/{id}", tag = "flows",
+    params(("id" = String, Path, description = "The flow id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, body = Problem),
+        (status = 409, description = "Runs of it have not ended", body = Problem),
+    )
+)]
+async fn delete_flow(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Editor)?;
+    latest(&state, &caller.workspace, &id).await?;
+    let active = state
+        .store()
+        .list_runs(
+            &caller.workspace,
+            &aion_store::RunFilter {
+                flow_id: Some(id.clone()),
+                statuses: vec![
+                    aion_store::RunStatus::Queued,
+                    aion_store::RunStatus::Running,
+                    aion_store::RunStatus::Waiting,
+                ],
+                ..aion_store::RunFilter::default()
+            },
+            None,
+            1,
+        )
+        .await?;
+    if !active.runs.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "flow_has_active_runs",
+            format!("flow `{id}` has runs that have not ended; cancel them first"),
+        ));
+    }
+    state.store().delete_flow(&caller.workspace, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The versions of a flow, newest first.

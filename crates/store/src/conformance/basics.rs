@@ -522,3 +522,45 @@ pub async fn idempotent_run_creation(backend: &dyn Backend) -> Outcome {
     );
     Ok(())
 }
+
+/// Deleting a flow removes every version and frees its webhook paths; another workspace's flow
+/// of the same id stays; deleting twice is not found.
+pub async fn flows_are_deleted(backend: &dyn Backend) -> Outcome {
+    let store = backend.fresh().await?;
+    store.create_workspace("other", 0).await?;
+    let hooked = |ws: &str, hash: &str| NewFlowVersion {
+        webhook_paths: vec!["in".to_owned()],
+        ..flow(ws, "orders", hash, 10)
+    };
+    store.put_flow(hooked(WS, "h1")).await?;
+    store.put_flow(hooked(WS, "h2")).await?;
+    store.put_flow(hooked("other", "ho")).await?;
+    store.delete_flow(WS, "orders").await?;
+    ensure_eq!(
+        (
+            store.get_flow(WS, "orders", None).await?,
+            store.get_flow(WS, "orders", Some(1)).await?,
+            store.webhook_flow(WS, "in").await?,
+        ),
+        (None, None, None),
+        "every version and the webhook path are gone"
+    );
+    ensure!(
+        store.get_flow("other", "orders", None).await?.is_some()
+            && store.webhook_flow("other", "in").await?.is_some(),
+        "the other workspace's flow stays"
+    );
+    expect_kind(
+        store.delete_flow(WS, "orders").await,
+        ErrorKind::NotFound,
+        "deleting twice",
+    )?;
+    // The id and the path can be used again, from version 1.
+    let again = store.put_flow(hooked(WS, "h3")).await?;
+    ensure_eq!(
+        again.version,
+        1,
+        "a new flow with the old id starts at version 1"
+    );
+    Ok(())
+}

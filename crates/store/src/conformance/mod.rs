@@ -143,6 +143,7 @@ macro_rules! conformance_tests {
             flow_versions,
             flow_versions_compare_and_set,
             webhook_paths_are_unique_per_workspace,
+            flows_are_deleted,
             run_create_and_get,
             idempotent_run_creation,
             run_update,
