@@ -7,6 +7,7 @@
 
 mod bench;
 mod check;
+mod client;
 mod nodes;
 mod render;
 mod run;
@@ -136,10 +137,72 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Save a server and API key for the commands that talk to a server.
+    ///
+    /// Checks the key with the server, then writes both to $XDG_CONFIG_HOME/aion/cli.toml (else
+    /// ~/.config/aion/cli.toml), readable only by you. Without --api-key the key is read from
+    /// stdin.
+    Login {
+        #[command(flatten)]
+        remote: client::RemoteArgs,
+    },
+    /// Forget the saved server and API key (the key stays valid on the server).
+    Logout {
+        #[command(flatten)]
+        config: client::ConfigHome,
+    },
+    /// Save, list and run flows on a server.
+    Flows {
+        #[command(subcommand)]
+        command: FlowsCommand,
+    },
     /// Load generators for the end-to-end benchmarks (docs/benchmarks.md).
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FlowsCommand {
+    /// Save a flow document on the server: a new flow, or a new version of the flow its `id`
+    /// names (nothing is saved when the document is unchanged).
+    ///
+    /// Exits 0 when saved or unchanged, 1 when the server refuses the document (its
+    /// diagnostics on stderr), 2 on usage errors or when the server cannot be reached.
+    Push {
+        /// The flow document.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        remote: client::RemoteArgs,
+    },
+    /// List the server's flows with their latest version.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        #[command(flatten)]
+        remote: client::RemoteArgs,
+    },
+    /// Run a flow's latest version on the server and print its output as JSON.
+    ///
+    /// Exits 0 when the run succeeds, 1 when it fails, 2 when the input is invalid.
+    Run {
+        /// The flow id.
+        #[arg(value_name = "ID")]
+        id: String,
+        /// The run input, a JSON object.
+        #[arg(long, value_name = "JSON", conflicts_with = "input_file")]
+        input: Option<String>,
+        /// A file holding the run input.
+        #[arg(long, value_name = "FILE")]
+        input_file: Option<PathBuf>,
+        /// Only start the run, and print its id.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        remote: client::RemoteArgs,
     },
 }
 
@@ -206,6 +269,8 @@ enum RunsCommand {
         format: Format,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        remote: client::RemoteArgs,
     },
     /// Show a run and its step table.
     Show {
@@ -216,6 +281,18 @@ enum RunsCommand {
         format: Format,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        remote: client::RemoteArgs,
+    },
+    /// Follow a run on a server: its events on stderr as they happen, then its output on
+    /// stdout.
+    ///
+    /// Exits 0 when the run succeeds, 1 when it fails.
+    Tail {
+        /// The run id.
+        run_id: String,
+        #[command(flatten)]
+        remote: client::RemoteArgs,
     },
     /// Start a new run that reuses the results of a run's steps upstream of STEP.
     Retry {
@@ -298,6 +375,27 @@ fn main() -> ExitCode {
         Command::Bench {
             command: BenchCommand::Http { args },
         } => bench::http(&args),
+        Command::Login { remote } => client::login(&remote),
+        Command::Logout { config } => client::logout(&config),
+        Command::Flows { command } => match command {
+            FlowsCommand::Push { file, remote } => client::push(&remote, &file),
+            FlowsCommand::List { format, remote } => {
+                client::list_flows(&remote, format == Format::Json)
+            }
+            FlowsCommand::Run {
+                id,
+                input,
+                input_file,
+                no_wait,
+                remote,
+            } => client::run_flow(
+                &remote,
+                &id,
+                input.as_deref(),
+                input_file.as_deref(),
+                no_wait,
+            ),
+        },
         Command::Admin { command } => match command {
             AdminCommand::CreateUser {
                 email,
@@ -323,7 +421,22 @@ fn main() -> ExitCode {
                 status,
                 limit,
                 format,
+                remote,
+                ..
+            } if remote.is_remote() => client::list_runs(
+                &remote,
+                flow.as_deref(),
+                status.as_deref(),
+                limit,
+                format == Format::Json,
+            ),
+            RunsCommand::List {
+                flow,
+                status,
+                limit,
+                format,
                 store,
+                remote: _,
             } => runs::list(
                 &store,
                 flow,
@@ -335,9 +448,17 @@ fn main() -> ExitCode {
             RunsCommand::Show {
                 run_id,
                 format,
+                remote,
+                ..
+            } if remote.is_remote() => client::show_run(&remote, &run_id, format == Format::Json),
+            RunsCommand::Show {
+                run_id,
+                format,
                 store,
+                remote: _,
             } => runs::show(&store, &run_id, format == Format::Json)
                 .map_err(|error| store.explain(error)),
+            RunsCommand::Tail { run_id, remote } => client::tail(&remote, &run_id),
             RunsCommand::Retry {
                 run_id,
                 from,

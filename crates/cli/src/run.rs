@@ -138,7 +138,7 @@ pub(crate) async fn finish(
 }
 
 /// Prints a finished run's output (stdout) or error (stderr) and returns the exit code.
-fn report(run: &Run) -> ExitCode {
+pub(crate) fn report(run: &Run) -> ExitCode {
     match run.status {
         RunStatus::Succeeded => {
             let output = run.output.clone().unwrap_or(Value::Null);
@@ -163,7 +163,8 @@ fn report(run: &Run) -> ExitCode {
     }
 }
 
-fn read_input(input: Option<&str>, file: Option<&Path>) -> anyhow::Result<Value> {
+/// The run input: the `--input` text, the `--input-file` content, or `{}` without either.
+pub(crate) fn read_input(input: Option<&str>, file: Option<&Path>) -> anyhow::Result<Value> {
     let text = match (input, file) {
         (Some(text), _) => text.to_owned(),
         (None, Some(path)) => std::fs::read_to_string(path)

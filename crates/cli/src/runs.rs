@@ -28,7 +28,6 @@ pub(crate) fn list(
     };
     store::tokio()?.block_on(async {
         let store = args.open().await?;
-        let mut out = String::new();
         let filter = RunFilter {
             flow_id: flow,
             statuses,
@@ -37,35 +36,42 @@ pub(crate) fn list(
         let page = store
             .list_runs(DEFAULT_WORKSPACE, &filter, None, limit)
             .await?;
-        if json {
-            let runs: Vec<Value> = page.runs.iter().map(run_json).collect();
-            emit_json(&serde_json::json!({ "runs": runs }));
-            return Ok(ExitCode::SUCCESS);
-        }
-        let _ = writeln!(
-            out,
-            "{:<36}  {:<20}  {:>3}  {:<9}  {:>9}  RETRY OF",
-            "RUN", "FLOW", "V", "STATUS", "DURATION"
-        );
-        for run in page.runs {
-            let duration = match (run.started_ms, run.finished_ms) {
-                (Some(s), Some(f)) => format!("{} ms", f - s),
-                _ => "-".to_owned(),
-            };
-            let _ = writeln!(
-                out,
-                "{:<36}  {:<20}  {:>3}  {:<9}  {:>9}  {}",
-                run.id,
-                run.flow_id,
-                run.flow_version,
-                run.status.as_str(),
-                duration,
-                run.retry_of.as_deref().unwrap_or("-")
-            );
-        }
-        emit(&out);
+        print_list(&page.runs, json);
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Prints a list of runs on stdout: a table, or `{"runs": [...]}` with `json` (also used by
+/// the remote `aion runs list --server`).
+pub(crate) fn print_list(runs: &[aion_store::Run], json: bool) {
+    if json {
+        let runs: Vec<Value> = runs.iter().map(run_json).collect();
+        emit_json(&serde_json::json!({ "runs": runs }));
+        return;
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<36}  {:<20}  {:>3}  {:<9}  {:>9}  RETRY OF",
+        "RUN", "FLOW", "V", "STATUS", "DURATION"
+    );
+    for run in runs {
+        let duration = match (run.started_ms, run.finished_ms) {
+            (Some(s), Some(f)) => format!("{} ms", f - s),
+            _ => "-".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<36}  {:<20}  {:>3}  {:<9}  {:>9}  {}",
+            run.id,
+            run.flow_id,
+            run.flow_version,
+            run.status.as_str(),
+            duration,
+            run.retry_of.as_deref().unwrap_or("-")
+        );
+    }
+    emit(&out);
 }
 
 /// Writes to stdout, ignoring a closed pipe (`aion runs list | head`).
@@ -78,30 +84,10 @@ pub(crate) fn emit(text: &str) {
 pub(crate) fn show(args: &StoreArgs, run_id: &str, json: bool) -> anyhow::Result<ExitCode> {
     store::tokio()?.block_on(async {
         let store = args.open().await?;
-        let mut out = String::new();
         let Some(run) = store.get_run(DEFAULT_WORKSPACE, run_id).await? else {
             eprintln!("error: run {run_id} not found");
             return Ok(ExitCode::from(2));
         };
-        let _ = writeln!(out, "run:      {}", run.id);
-        let _ = writeln!(out, "flow:     {} v{}", run.flow_id, run.flow_version);
-        let _ = writeln!(out, "status:   {}", run.status);
-        if let Some(of) = &run.retry_of {
-            let _ = writeln!(out, "retry of: {of}");
-        }
-        if let Some(parent) = &run.parent_run_id {
-            let _ = writeln!(out, "parent:   {parent}");
-        }
-        if let (Some(s), Some(f)) = (run.started_ms, run.finished_ms) {
-            let _ = writeln!(out, "duration: {} ms", f - s);
-        }
-        let _ = writeln!(out, "input:    {}", compact(&run.input));
-        if let Some(output) = &run.output {
-            let _ = writeln!(out, "output:   {}", compact(output));
-        }
-        if let Some(error) = &run.error {
-            let _ = writeln!(out, "error:    {}", compact(error));
-        }
         let mut steps = store.list_steps(DEFAULT_WORKSPACE, run_id).await?;
         let plan = store
             .get_flow(DEFAULT_WORKSPACE, &run.flow_id, Some(run.flow_version))
@@ -109,52 +95,78 @@ pub(crate) fn show(args: &StoreArgs, run_id: &str, json: bool) -> anyhow::Result
             .map(|f| f.plan)
             .unwrap_or(Value::Null);
         order_steps(&mut steps, &plan);
-        if json {
-            let mut value = run_json(&run);
-            let rows: Vec<Value> = steps
-                .iter()
-                .map(|s| {
-                    serde_json::json!({
-                        "step": s.step_key,
-                        "status": s.status.as_str(),
-                        "attempts": s.attempts,
-                        "duration_ms": s.duration_ms,
-                        "cache_hit": s.cache_hit,
-                        "output": s.output,
-                        "error": s.error,
-                    })
-                })
-                .collect();
-            if let Value::Object(map) = &mut value {
-                map.insert("steps".to_owned(), Value::Array(rows));
-            }
-            emit_json(&value);
-            return Ok(ExitCode::SUCCESS);
-        }
-        let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "{:<28}  {:<9}  {:>8}  {:>9}  {:<5}  LOGS",
-            "STEP", "STATUS", "ATTEMPTS", "DURATION", "CACHE"
-        );
-        for step in steps {
-            let duration = step
-                .duration_ms
-                .map_or_else(|| "-".to_owned(), |d| format!("{d} ms"));
-            let _ = writeln!(
-                out,
-                "{:<28}  {:<9}  {:>8}  {:>9}  {:<5}  {}",
-                step.step_key,
-                step.status.as_str(),
-                step.attempts,
-                duration,
-                if step.cache_hit { "hit" } else { "-" },
-                step.logs.len()
-            );
-        }
-        emit(&out);
+        print_show(&run, &steps, json);
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Prints a run and its steps (already in order) on stdout: a summary and a step table, or
+/// one JSON document with `json` (also used by the remote `aion runs show --server`).
+pub(crate) fn print_show(run: &aion_store::Run, steps: &[aion_store::StepRecord], json: bool) {
+    let mut out = String::new();
+    let _ = writeln!(out, "run:      {}", run.id);
+    let _ = writeln!(out, "flow:     {} v{}", run.flow_id, run.flow_version);
+    let _ = writeln!(out, "status:   {}", run.status);
+    if let Some(of) = &run.retry_of {
+        let _ = writeln!(out, "retry of: {of}");
+    }
+    if let Some(parent) = &run.parent_run_id {
+        let _ = writeln!(out, "parent:   {parent}");
+    }
+    if let (Some(s), Some(f)) = (run.started_ms, run.finished_ms) {
+        let _ = writeln!(out, "duration: {} ms", f - s);
+    }
+    let _ = writeln!(out, "input:    {}", compact(&run.input));
+    if let Some(output) = &run.output {
+        let _ = writeln!(out, "output:   {}", compact(output));
+    }
+    if let Some(error) = &run.error {
+        let _ = writeln!(out, "error:    {}", compact(error));
+    }
+    if json {
+        let mut value = run_json(run);
+        let rows: Vec<Value> = steps
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "step": s.step_key,
+                    "status": s.status.as_str(),
+                    "attempts": s.attempts,
+                    "duration_ms": s.duration_ms,
+                    "cache_hit": s.cache_hit,
+                    "output": s.output,
+                    "error": s.error,
+                })
+            })
+            .collect();
+        if let Value::Object(map) = &mut value {
+            map.insert("steps".to_owned(), Value::Array(rows));
+        }
+        emit_json(&value);
+        return;
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<28}  {:<9}  {:>8}  {:>9}  {:<5}  LOGS",
+        "STEP", "STATUS", "ATTEMPTS", "DURATION", "CACHE"
+    );
+    for step in steps {
+        let duration = step
+            .duration_ms
+            .map_or_else(|| "-".to_owned(), |d| format!("{d} ms"));
+        let _ = writeln!(
+            out,
+            "{:<28}  {:<9}  {:>8}  {:>9}  {:<5}  {}",
+            step.step_key,
+            step.status.as_str(),
+            step.attempts,
+            duration,
+            if step.cache_hit { "hit" } else { "-" },
+            step.logs.len()
+        );
+    }
+    emit(&out);
 }
 
 /// The stable JSON shape of a run row (`--format json`).
@@ -187,7 +199,7 @@ fn emit_json(value: &Value) {
 
 /// Orders history rows the way the run went: by start time, then the steps that never started
 /// in plan order (a nested key like `each[0].b` takes its top-level node's place).
-fn order_steps(steps: &mut [aion_store::StepRecord], plan: &Value) {
+pub(crate) fn order_steps(steps: &mut [aion_store::StepRecord], plan: &Value) {
     let mut ids = Vec::new();
     plan_ids(plan, &mut ids);
     let position = |key: &str| {
