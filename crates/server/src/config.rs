@@ -45,6 +45,9 @@ pub struct Config {
     /// After downtime, the most recent missed cron slot still fires if it is at most this
     /// old, ms; older ones are skipped.
     pub cron_misfire_grace_ms: u64,
+    /// The file holding the credential vault's master key (64 hex digits); `None`: the data
+    /// directory's `master.key`, created on first start.
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -61,6 +64,7 @@ impl Config {
             webhook_timeout_ms: 30_000,
             max_inflight_runs: 1024,
             cron_misfire_grace_ms: 3_600_000,
+            master_key_file: None,
         }
     }
 }
@@ -106,6 +110,7 @@ struct FileConfig {
     webhook_timeout_ms: Option<u64>,
     max_inflight_runs: Option<u64>,
     cron_misfire_grace_ms: Option<u64>,
+    master_key_file: Option<PathBuf>,
 }
 
 /// A configuration and the warnings met while reading it.
@@ -130,6 +135,7 @@ const ENV_KEYS: &[&str] = &[
     "AION_WEBHOOK_TIMEOUT_MS",
     "AION_MAX_INFLIGHT_RUNS",
     "AION_CRON_MISFIRE_GRACE_MS",
+    "AION_MASTER_KEY_FILE",
     // Read by other parts of the binary.
     "AION_FAILPOINTS",
 ];
@@ -228,7 +234,20 @@ pub fn resolve(
         config.cron_misfire_grace_ms = n;
     }
 
+    if let Some(path) = file.master_key_file.clone() {
+        config.master_key_file = Some(path);
+    }
+
     let from_env = |key: &str| format!("environment variable {key}");
+    if let Some(v) = env_value("AION_MASTER_KEY_FILE") {
+        if v.trim().is_empty() {
+            return Err(err(
+                from_env("AION_MASTER_KEY_FILE"),
+                "is empty (unset it to use the data directory's master.key)".to_owned(),
+            ));
+        }
+        config.master_key_file = Some(PathBuf::from(v));
+    }
     if let Some(v) = env_value("AION_LISTEN") {
         config.listen = parse_addr(v).map_err(|m| err(from_env("AION_LISTEN"), m))?;
     }
@@ -378,6 +397,38 @@ mod tests {
             config_file: Some(PathBuf::from("aion.toml")),
             ..Flags::default()
         }
+    }
+
+    #[test]
+    fn the_master_key_file_comes_from_the_file_or_the_environment() {
+        let read = |env_pairs: &[(&str, &str)]| {
+            resolve(
+                &flags_with_file(),
+                &env(env_pairs),
+                Some(PathBuf::from("/data")),
+                with_file("master_key_file = \"/etc/aion/master.key\"\n"),
+            )
+        };
+        assert_eq!(
+            read(&[]).unwrap().config.master_key_file,
+            Some(PathBuf::from("/etc/aion/master.key"))
+        );
+        let loaded = read(&[("AION_MASTER_KEY_FILE", "/run/key")]).unwrap();
+        assert_eq!(
+            loaded.config.master_key_file,
+            Some(PathBuf::from("/run/key"))
+        );
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let error = read(&[("AION_MASTER_KEY_FILE", " ")]).unwrap_err();
+        assert!(
+            error.source_name.contains("AION_MASTER_KEY_FILE"),
+            "{error}"
+        );
+        let defaults = resolve(&Flags::default(), &[], Some(PathBuf::from("/data")), |_| {
+            Ok(String::new())
+        })
+        .unwrap();
+        assert_eq!(defaults.config.master_key_file, None);
     }
 
     #[test]

@@ -4,10 +4,19 @@
 //! takes longer than the server's webhook timeout), `immediately` answers 202 at once.
 //!
 //! A webhook is public: no API key. What protects it is its unguessable workspace and path
-//! and, when the trigger names a signing secret, the signature check (which needs the
-//! credential vault: until it exists such a trigger refuses every call rather than accept
-//! unsigned ones). Bodies over the limit are 413; more runs in flight than the server's
-//! capacity is 503 with `Retry-After`, before anything is stored.
+//! and, when the trigger names a signing secret (`secret: NAME`, a `webhook_secret` credential
+//! of the workspace), the [Standard Webhooks](https://www.standardwebhooks.com/) signature:
+//! `webhook-signature` holds space-separated `v1,<base64 HMAC-SHA256>` of
+//! `{webhook-id}.{webhook-timestamp}.{raw body}` under the secret (`whsec_<base64>` is decoded,
+//! any other string is used as raw bytes); one matching signature passes (compared in constant
+//! time), the timestamp must be within five minutes of now, and a `webhook-id` is accepted once
+//! per trigger within that window (the ids are kept in the store, so a replay is refused after
+//! a restart too). The id is recorded only when the run is about to start, so a sender's retry
+//! of a call refused for capacity still runs. A bad or missing signature is 401
+//! `invalid_signature`, a replay 401 `replayed_webhook`, a missing or unusable credential 503
+//! `webhook_secret_missing`; none of them starts anything. Bodies over the limit are 413; more
+//! runs in flight than the server's capacity is 503 with `Retry-After`, before anything is
+//! stored.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +26,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{KeyInit as _, Mac as _};
 use serde_json::{Map, Value, json};
 
 use aion_plan::Trigger;
@@ -36,11 +48,28 @@ const SECRET_HEADERS: &[&str] = &[
     "x-auth-token",
 ];
 
+/// How far a signed call's timestamp may be from now: five minutes, as Standard Webhooks
+/// recommends.
+const SIGNATURE_TOLERANCE_MS: i64 = 5 * 60 * 1000;
+
+/// How long an accepted `webhook-id` is remembered: past the tolerance on both sides, so any
+/// replay whose timestamp would still pass is refused.
+const DELIVERY_MEMORY_MS: i64 = 2 * SIGNATURE_TOLERANCE_MS;
+
+/// The credential kind a webhook secret must have.
+const WEBHOOK_SECRET_KIND: &str = "webhook_secret";
+
+/// HMAC-SHA256, as Standard Webhooks signs.
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
 /// Start the flow that serves this webhook path. The body (JSON, a form or text), the headers
 /// (secrets redacted) and the query become the run's `trigger`. No API key: the workspace and
 /// path are the address. `on_finish` triggers answer with the run's output (200), or 500 when
 /// the run failed, or 202 when it takes longer than the server's webhook timeout;
 /// `immediately` triggers answer 202 with the run. `X-Aion-Run-Id` names the run.
+/// A trigger with a signing secret also needs Standard Webhooks headers (`webhook-id`,
+/// `webhook-timestamp`, `webhook-signature`): a missing, wrong, stale or replayed signature is
+/// 401 `invalid_signature` / `replayed_webhook`, a missing secret 503 `webhook_secret_missing`.
 #[utoipa::path(
     post, path = "/hooks/{workspace}/{path}", tag = "webhooks", security(()),
     params(
@@ -49,12 +78,14 @@ const SECRET_HEADERS: &[&str] = &[
     ),
     request_body(content = Object, description = "Any JSON, form or text body"),
     responses(
-        (status = 200, description = "The run's output", body = Object),
+        (status = 200, description = "The run's output (any JSON)", body = serde_json::Value),
         (status = 202, description = "The run started", body = RunOut),
         (status = 404, body = crate::problem::Problem),
+        (status = 401, description = "A signed webhook's signature is missing, wrong, stale or \
+          replayed", body = crate::problem::Problem),
         (status = 413, body = crate::problem::Problem),
         (status = 500, description = "The run failed", body = crate::problem::Problem),
-        (status = 503, description = "Over capacity; see Retry-After", body = crate::problem::Problem),
+        (status = 503, description = "Over capacity (see Retry-After), or the signing secret is missing", body = crate::problem::Problem),
     )
 )]
 #[expect(dead_code, reason = "documents `hook`, whose path has a wildcard")]
@@ -101,14 +132,13 @@ pub(crate) async fn hook(
     else {
         return Err(unknown());
     };
-    if secret.is_some() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "signature_unavailable",
-            "this webhook requires signed requests, and this server cannot check signatures \
-             yet (it has no credential vault); the call is refused rather than accepted unsigned",
-        ));
-    }
+    let delivery_id = match &secret {
+        Some(name) => {
+            let key = signing_key(&state, &workspace, name).await?;
+            Some(verify_signature(&key, &headers, &body, state.now_ms())?)
+        }
+        None => None,
+    };
     let payload = parse_body(&headers, &body)?;
     let input = Value::Object(Map::new());
     let problems = aion_worker::check_input(&plan, &input);
@@ -131,6 +161,26 @@ pub(crate) async fn hook(
         )
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")));
     };
+    if let Some(id) = &delivery_id {
+        let now = state.now_ms();
+        let first = state
+            .accounts()
+            .remember_webhook_delivery(
+                &workspace,
+                &path,
+                id,
+                now,
+                now.saturating_add(DELIVERY_MEMORY_MS),
+            )
+            .await?;
+        if !first {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "replayed_webhook",
+                format!("webhook-id `{id}` was already accepted by this webhook"),
+            ));
+        }
+    }
     let trigger = json!({
         "type": "webhook",
         "path": path,
@@ -174,6 +224,105 @@ pub(crate) async fn hook(
         response.headers_mut().insert("x-aion-run-id", id);
     }
     Ok(response)
+}
+
+/// The signing key of the credential `name`: the base64-decoded part of `whsec_<base64>`, or
+/// the string's bytes. Anything missing or unusable is 503 `webhook_secret_missing` (the
+/// caller cannot fix it; the workspace's editors can).
+async fn signing_key(state: &AppState, workspace: &str, name: &str) -> Result<Vec<u8>, ApiError> {
+    let missing = |why: &str| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "webhook_secret_missing",
+            format!(
+                "this webhook checks signatures with the credential `{name}`, which {why}; \
+                 the call is refused"
+            ),
+        )
+    };
+    let Some(credential) = state.accounts().credential(workspace, name).await? else {
+        return Err(missing("does not exist in the workspace"));
+    };
+    if credential.kind != WEBHOOK_SECRET_KIND {
+        return Err(missing(&format!(
+            "is a `{}`, not a `{WEBHOOK_SECRET_KIND}`",
+            credential.kind
+        )));
+    }
+    let value = state
+        .vault()
+        .unseal(workspace, name, &credential.ciphertext)
+        .map_err(|error| {
+            tracing::error!(credential = %name, error = %error, "cannot open a webhook secret");
+            missing("cannot be decrypted with this server's master key")
+        })?;
+    let Value::String(text) = value else {
+        return Err(missing("does not hold a string"));
+    };
+    let key = match text.strip_prefix("whsec_") {
+        Some(encoded) => BASE64
+            .decode(encoded)
+            .map_err(|_| missing("holds a `whsec_` secret that is not base64"))?,
+        None => text.into_bytes(),
+    };
+    if key.is_empty() {
+        return Err(missing("is empty"));
+    }
+    Ok(key)
+}
+
+/// Checks a Standard Webhooks signature and timestamp; returns the `webhook-id`.
+fn verify_signature(
+    key: &[u8],
+    headers: &HeaderMap,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<String, ApiError> {
+    let invalid =
+        |detail: String| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", detail);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "this webhook needs signed calls: the `{name}` header is missing"
+                ))
+            })
+    };
+    let id = header("webhook-id")?;
+    let timestamp = header("webhook-timestamp")?;
+    let signatures = header("webhook-signature")?;
+    let seconds: i64 = timestamp
+        .parse()
+        .map_err(|_| invalid("`webhook-timestamp` must be a Unix time in seconds".to_owned()))?;
+    let skew = seconds.saturating_mul(1000).saturating_sub(now_ms);
+    if skew.saturating_abs() > SIGNATURE_TOLERANCE_MS {
+        return Err(invalid(format!(
+            "`webhook-timestamp` is {} s from the server's time; at most {} s are accepted",
+            skew / 1000,
+            SIGNATURE_TOLERANCE_MS / 1000
+        )));
+    }
+    let mut mac = HmacSha256::new_from_slice(key).map_err(|e| ApiError::internal(&e))?;
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let matches = signatures
+        .split_ascii_whitespace()
+        .filter_map(|entry| entry.strip_prefix("v1,"))
+        .filter_map(|encoded| BASE64.decode(encoded).ok())
+        .any(|given| mac.clone().verify_slice(&given).is_ok());
+    if !matches {
+        return Err(invalid(
+            "no `v1` signature in `webhook-signature` matches the request".to_owned(),
+        ));
+    }
+    Ok(id.to_owned())
 }
 
 /// The answer for a run that ended: its output, or a problem saying how it failed.
@@ -282,6 +431,53 @@ fn header_map(headers: &HeaderMap) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn signed(id: &str, timestamp: &str, signature: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("webhook-id", HeaderValue::from_str(id).unwrap());
+        headers.insert(
+            "webhook-timestamp",
+            HeaderValue::from_str(timestamp).unwrap(),
+        );
+        headers.insert(
+            "webhook-signature",
+            HeaderValue::from_str(signature).unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn standard_webhooks_signatures() {
+        // The example of the Standard Webhooks reference libraries.
+        let key = BASE64.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let body = br#"{"test": 2432232314}"#;
+        let (id, ts) = ("msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330");
+        let good = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+        let now = 1_614_265_330_000;
+        assert_eq!(
+            verify_signature(&key, &signed(id, ts, good), body, now).unwrap(),
+            id
+        );
+        // One matching signature among several passes; other versions are ignored.
+        let several = format!("v1,bm9wZQ== v2,xyz {good}");
+        verify_signature(&key, &signed(id, ts, &several), body, now).unwrap();
+        let refused = |headers: HeaderMap, body: &[u8], now: i64| {
+            let error = verify_signature(&key, &headers, body, now).unwrap_err();
+            assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(error.code(), "invalid_signature");
+        };
+        refused(signed(id, ts, good), br#"{"test": 2432232315}"#, now);
+        refused(signed("msg_other", ts, good), body, now);
+        refused(signed(id, ts, "v1,bm9wZQ=="), body, now);
+        refused(signed(id, ts, "v1,not base64!"), body, now);
+        refused(signed(id, ts, good), body, now + 5 * 60 * 1000 + 1000);
+        refused(signed(id, ts, good), body, now - 5 * 60 * 1000 - 1000);
+        refused(signed(id, "soon", good), body, now);
+        verify_signature(&key, &signed(id, ts, good), body, now + 5 * 60 * 1000).unwrap();
+        let mut missing = signed(id, ts, good);
+        missing.remove("webhook-signature");
+        refused(missing, body, now);
+    }
 
     #[test]
     fn forms_and_queries_keep_repeated_keys() {

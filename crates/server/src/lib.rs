@@ -3,7 +3,7 @@
 //! embedded SQLite store.
 //!
 //! [`config`] reads the configuration (the one place that does), [`auth`] makes and checks
-//! secrets, [`problem`] shapes every error, [`api`] holds the routes. [`Server::start`] opens
+//! secrets, [`vault`] seals and opens credential values, [`problem`] shapes every error, [`api`] holds the routes. [`Server::start`] opens
 //! the store, starts the worker loop and the cron loop (`cron`) and binds the listener;
 //! [`Server::stop`] shuts down gracefully.
 
@@ -16,6 +16,7 @@ mod events;
 mod hooks;
 mod metrics;
 pub mod problem;
+pub mod vault;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,6 +48,9 @@ pub enum ServeError {
         /// Why.
         reason: String,
     },
+    /// The credential vault's master key cannot be used (a malformed or unreadable key file).
+    #[error("cannot open the credential vault: {0}")]
+    Vault(#[from] vault::VaultError),
     /// Something else failed.
     #[error("{0}")]
     Other(String),
@@ -64,6 +68,8 @@ struct Shared {
     accounts: Arc<dyn Accounts>,
     runtime: Arc<Runtime>,
     compiler: Arc<Compiler>,
+    /// Seals and opens credential values.
+    vault: Arc<vault::Vault>,
     config: Config,
     /// One permit per run started by a webhook and not finished yet.
     run_slots: Arc<tokio::sync::Semaphore>,
@@ -85,6 +91,11 @@ impl AppState {
     /// The worker runtime runs execute on.
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.shared.runtime
+    }
+
+    /// The credential vault.
+    pub fn vault(&self) -> &Arc<vault::Vault> {
+        &self.shared.vault
     }
 
     /// The flow compiler.
@@ -179,6 +190,7 @@ impl Server {
         // Before anything records: a handle taken earlier would not reach the recorder.
         metrics::handle();
         let store = Arc::new(open_store(&config).await?);
+        let vault = Arc::new(vault::Vault::open(&config)?);
         let catalog = if config.allow_loopback {
             let http = aion_http::HttpClient::new(aion_http::Policy::allowing_loopback())
                 .map_err(|e| ServeError::Other(format!("cannot build the HTTP client: {e}")))?;
@@ -206,6 +218,7 @@ impl Server {
                 accounts: store as Arc<dyn Accounts>,
                 runtime: Arc::clone(&runtime),
                 compiler: Arc::new(Compiler::new(catalog)),
+                vault,
                 run_slots: Arc::new(tokio::sync::Semaphore::new(config.max_inflight_runs)),
                 login_limiter: api::LoginLimiter::default(),
                 config: config.clone(),

@@ -917,7 +917,7 @@ async fn webhook_paths_follow_the_latest_version_and_belong_to_one_flow() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, _) = h.hook("default/in/moved", "application/json", "{}").await;
     assert_eq!(status, StatusCode::OK);
-    // A trigger that wants signed calls refuses them all until signatures can be checked.
+    // A trigger that wants signed calls refuses them all while its secret is missing.
     let signed = ECHO.replace("id: echo", "id: signed").replace(
         "{ type: webhook, path: in/echo }",
         "{ type: webhook, path: signed, secret: hook-secret }",
@@ -927,8 +927,8 @@ async fn webhook_paths_follow_the_latest_version_and_belong_to_one_flow() {
     assert_problem(
         status,
         &body,
-        StatusCode::NOT_IMPLEMENTED,
-        "signature_unavailable",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "webhook_secret_missing",
     );
     h.stop().await;
 }

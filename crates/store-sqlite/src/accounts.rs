@@ -1,5 +1,6 @@
 //! [`aion_store::Accounts`] on SQLite: users, workspace members, API keys, browser sessions
-//! and workspace variables (tables of migration 3).
+//! and workspace variables (tables of migration 3), sealed credentials and webhook deliveries
+//! (migration 8).
 //!
 //! As for runs, writes are requests to the writer thread (each in its own savepoint of a group
 //! commit, so a multi-statement write such as removing a member and revoking its keys is
@@ -9,8 +10,9 @@
 
 use aion_store::payload::{decode_json, encode_json};
 use aion_store::{
-    Accounts, ApiKey, BoxFuture, Error, Member, NewUser, Result, Role, Session, User, Variable,
-    check_id, check_var_name,
+    Accounts, ApiKey, BoxFuture, Credential, CredentialInfo, Error, Member, NewUser, Result, Role,
+    Session, User, Variable, check_credential_kind, check_credential_name, check_id,
+    check_var_name,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -434,6 +436,118 @@ fn list_vars(conn: &Connection, workspace: &str) -> Result<Vec<Variable>> {
     Ok(out)
 }
 
+// ----- credentials -----
+
+/// Creates or replaces a credential; `true` when it was created.
+fn put_credential(
+    conn: &Connection,
+    workspace: &str,
+    name: &str,
+    kind: &str,
+    ciphertext: &[u8],
+    now_ms: i64,
+) -> Result<(CredentialInfo, bool)> {
+    workspace_exists(conn, workspace)?;
+    let existing: Option<i64> = conn
+        .prepare_cached("SELECT created_ms FROM credentials WHERE workspace = ?1 AND name = ?2")
+        .map_err(db)?
+        .query_row(params![workspace, name], |row| row.get(0))
+        .optional()
+        .map_err(db)?;
+    conn.prepare_cached(
+        "INSERT INTO credentials (workspace, name, kind, ciphertext, created_ms, updated_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
+         ON CONFLICT (workspace, name) DO UPDATE SET kind = excluded.kind, \
+         ciphertext = excluded.ciphertext, updated_ms = excluded.updated_ms",
+    )
+    .map_err(db)?
+    .execute(params![workspace, name, kind, ciphertext, now_ms])
+    .map_err(db)?;
+    let info = CredentialInfo {
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        created_ms: existing.unwrap_or(now_ms),
+        updated_ms: now_ms,
+    };
+    Ok((info, existing.is_none()))
+}
+
+fn credential(conn: &Connection, workspace: &str, name: &str) -> Result<Option<Credential>> {
+    conn.prepare_cached(
+        "SELECT kind, ciphertext, created_ms, updated_ms FROM credentials \
+         WHERE workspace = ?1 AND name = ?2",
+    )
+    .map_err(db)?
+    .query_row(params![workspace, name], |row| {
+        Ok(Credential {
+            name: name.to_owned(),
+            kind: row.get(0)?,
+            ciphertext: row.get(1)?,
+            created_ms: row.get(2)?,
+            updated_ms: row.get(3)?,
+        })
+    })
+    .optional()
+    .map_err(db)
+}
+
+fn list_credentials(conn: &Connection, workspace: &str) -> Result<Vec<CredentialInfo>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT name, kind, created_ms, updated_ms FROM credentials WHERE workspace = ?1 \
+             ORDER BY name",
+        )
+        .map_err(db)?;
+    let rows = stmt
+        .query_map(params![workspace], |row| {
+            Ok(CredentialInfo {
+                name: row.get(0)?,
+                kind: row.get(1)?,
+                created_ms: row.get(2)?,
+                updated_ms: row.get(3)?,
+            })
+        })
+        .map_err(db)?;
+    rows.collect::<std::result::Result<_, _>>().map_err(db)
+}
+
+fn delete_credential(conn: &Connection, workspace: &str, name: &str) -> Result<()> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM credentials WHERE workspace = ?1 AND name = ?2")
+        .map_err(db)?
+        .execute(params![workspace, name])
+        .map_err(db)?;
+    if deleted == 0 {
+        return Err(Error::not_found("credential", name));
+    }
+    Ok(())
+}
+
+/// Drops expired deliveries, then records this one unless it is already there.
+fn remember_webhook_delivery(
+    conn: &Connection,
+    workspace: &str,
+    path: &str,
+    delivery_id: &str,
+    now_ms: i64,
+    expires_ms: i64,
+) -> Result<bool> {
+    workspace_exists(conn, workspace)?;
+    conn.prepare_cached("DELETE FROM webhook_deliveries WHERE expires_ms <= ?1")
+        .map_err(db)?
+        .execute(params![now_ms])
+        .map_err(db)?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO webhook_deliveries (workspace, path, delivery_id, expires_ms) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        )
+        .map_err(db)?
+        .execute(params![workspace, path, delivery_id, expires_ms])
+        .map_err(db)?;
+    Ok(inserted == 1)
+}
+
 impl Accounts for SqliteStore {
     fn create_user(&self, user: NewUser) -> BoxFuture<'_, Result<User>> {
         Box::pin(async move {
@@ -617,5 +731,67 @@ impl Accounts for SqliteStore {
     fn list_vars<'a>(&'a self, workspace: &'a str) -> BoxFuture<'a, Result<Vec<Variable>>> {
         let workspace = workspace.to_owned();
         Box::pin(self.read(move |conn| list_vars(conn, &workspace)))
+    }
+    fn put_credential<'a>(
+        &'a self,
+        workspace: &'a str,
+        name: &'a str,
+        kind: &'a str,
+        ciphertext: Vec<u8>,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<(CredentialInfo, bool)>> {
+        Box::pin(async move {
+            check_credential_name(name)?;
+            check_credential_kind(kind)?;
+            let (workspace, name, kind) = (workspace.to_owned(), name.to_owned(), kind.to_owned());
+            self.write(move |conn| {
+                put_credential(conn, &workspace, &name, &kind, &ciphertext, now_ms)
+            })
+            .await
+        })
+    }
+
+    fn credential<'a>(
+        &'a self,
+        workspace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Credential>>> {
+        let (workspace, name) = (workspace.to_owned(), name.to_owned());
+        Box::pin(self.read(move |conn| credential(conn, &workspace, &name)))
+    }
+
+    fn list_credentials<'a>(
+        &'a self,
+        workspace: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<CredentialInfo>>> {
+        let workspace = workspace.to_owned();
+        Box::pin(self.read(move |conn| list_credentials(conn, &workspace)))
+    }
+
+    fn delete_credential<'a>(
+        &'a self,
+        workspace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        let (workspace, name) = (workspace.to_owned(), name.to_owned());
+        Box::pin(self.write(move |conn| delete_credential(conn, &workspace, &name)))
+    }
+
+    fn remember_webhook_delivery<'a>(
+        &'a self,
+        workspace: &'a str,
+        path: &'a str,
+        delivery_id: &'a str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let (workspace, path, delivery_id) = (
+            workspace.to_owned(),
+            path.to_owned(),
+            delivery_id.to_owned(),
+        );
+        Box::pin(self.write(move |conn| {
+            remember_webhook_delivery(conn, &workspace, &path, &delivery_id, now_ms, expires_ms)
+        }))
     }
 }

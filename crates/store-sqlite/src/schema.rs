@@ -56,6 +56,10 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0007_idempotency.sql"),
         convert: None,
     },
+    Migration {
+        sql: include_str!("migrations/0008_credentials.sql"),
+        convert: None,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -405,6 +405,7 @@ async fn version_1_databases_migrate_with_their_data() {
         [
             "api_keys",
             "cache",
+            "credentials",
             "cron_slots",
             "flow_versions",
             "idempotency",
@@ -418,6 +419,7 @@ async fn version_1_databases_migrate_with_their_data() {
             "timers",
             "users",
             "vars",
+            "webhook_deliveries",
             "webhooks",
             "workspaces"
         ]

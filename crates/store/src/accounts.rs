@@ -1,5 +1,6 @@
 //! People and access: users, workspace members with roles, API keys and browser sessions
-//! ([`Accounts`]), and workspace variables ([`Accounts::set_var`]).
+//! ([`Accounts`]), workspace variables ([`Accounts::set_var`]) and sealed credentials
+//! ([`Accounts::put_credential`], rows in [`crate::credentials`]).
 //!
 //! The store keeps what the server decides; it never sees a password or a key in clear.
 //! Passwords arrive as Argon2id PHC strings, API key and session secrets as SHA-256 digests
@@ -14,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BoxFuture, Error, Result};
+use crate::{BoxFuture, Credential, CredentialInfo, Error, Result};
 
 /// What a member may do in a workspace. Each role includes the ones below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -179,7 +180,7 @@ pub fn check_var_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Users, memberships, API keys, sessions and variables. Implemented by every backend beside
+/// Users, memberships, API keys, sessions, variables and credentials. Implemented by every backend beside
 /// [`crate::Store`]; the conformance suite checks both.
 pub trait Accounts: Send + Sync + std::fmt::Debug {
     // ----- users -----
@@ -306,6 +307,57 @@ pub trait Accounts: Send + Sync + std::fmt::Debug {
 
     /// The variables of a workspace, by name.
     fn list_vars<'a>(&'a self, workspace: &'a str) -> BoxFuture<'a, Result<Vec<Variable>>>;
+
+    // ----- credentials -----
+
+    /// Creates or replaces a credential with a value the server sealed. Returns it without its
+    /// value and whether it was created (`true`) or replaced (`false`; `created_ms` is kept).
+    /// [`Error::InvalidArgument`] for a bad name or kind (see
+    /// [`crate::check_credential_name`], [`crate::check_credential_kind`]),
+    /// [`Error::NotFound`] for an unknown workspace.
+    fn put_credential<'a>(
+        &'a self,
+        workspace: &'a str,
+        name: &'a str,
+        kind: &'a str,
+        ciphertext: Vec<u8>,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<(CredentialInfo, bool)>>;
+
+    /// A credential of a workspace, with its sealed value.
+    fn credential<'a>(
+        &'a self,
+        workspace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Credential>>>;
+
+    /// The credentials of a workspace, by name, without their values.
+    fn list_credentials<'a>(
+        &'a self,
+        workspace: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<CredentialInfo>>>;
+
+    /// Deletes a credential; [`Error::NotFound`] if the workspace has none of that name.
+    fn delete_credential<'a>(
+        &'a self,
+        workspace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    // ----- webhook deliveries -----
+
+    /// Records that the signed webhook call `delivery_id` reached the trigger `path` of a
+    /// workspace, keeping it until `expires_ms`. Returns `false` (recording nothing) when the
+    /// id is already recorded for that trigger and not expired at `now_ms`: a replay. Expired
+    /// records may be dropped on the way.
+    fn remember_webhook_delivery<'a>(
+        &'a self,
+        workspace: &'a str,
+        path: &'a str,
+        delivery_id: &'a str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> BoxFuture<'a, Result<bool>>;
 }
 
 #[cfg(test)]

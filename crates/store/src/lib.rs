@@ -1,5 +1,5 @@
 //! Aion's storage contract: the [`Store`] trait (flows, runs, journals, leases) and the
-//! [`Accounts`] trait (users, members, API keys, sessions, variables), their row types
+//! [`Accounts`] trait (users, members, API keys, sessions, variables, credentials), their row types
 //! ([`model`], [`accounts`]), the error type, the transparent blob compression backends share
 //! ([`payload`]), and the [`conformance`] suite every backend must pass.
 //!
@@ -32,6 +32,7 @@ use std::pin::Pin;
 
 pub mod accounts;
 pub mod conformance;
+pub mod credentials;
 mod error;
 pub mod model;
 pub mod payload;
@@ -39,6 +40,7 @@ pub mod payload;
 pub use accounts::{
     Accounts, ApiKey, Member, NewUser, Role, Session, User, Variable, check_var_name,
 };
+pub use credentials::{Credential, CredentialInfo, check_credential_kind, check_credential_name};
 pub use error::{Error, ErrorKind, Result};
 pub use model::*;
 

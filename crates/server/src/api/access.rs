@@ -425,7 +425,7 @@ pub struct VarOut {
     /// Its name.
     pub name: String,
     /// Its value.
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub value: Value,
     /// Last set (Unix ms).
     pub updated_ms: i64,
@@ -453,7 +453,7 @@ pub struct VarList {
 #[serde(deny_unknown_fields)]
 pub struct VarIn {
     /// Any JSON value.
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub value: Value,
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,7 @@ use aion_worker::{Outcome, StartStored};
 use super::runs::RunOut;
 use crate::AppState;
 use crate::auth::Caller;
-use crate::problem::{ApiError, ApiJson, Problem};
+use crate::problem::{ApiError, ApiJson, ApiQuery, Problem};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -588,7 +588,7 @@ async fn execute(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(query): Query<ExecuteQuery>,
+    ApiQuery(query): ApiQuery<ExecuteQuery>,
     headers: HeaderMap,
     ApiJson(input): ApiJson<Value>,
 ) -> Result<Response, ApiError> {

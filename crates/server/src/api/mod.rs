@@ -3,6 +3,7 @@
 //! needs a [`Caller`].
 
 mod access;
+mod credentials;
 mod flows;
 mod runs;
 mod session;
@@ -34,7 +35,7 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 pub fn router(state: AppState) -> Router {
     let limit = state.config().body_limit_bytes;
     let (api, document) = api_routes().split_for_parts();
-    let document = finish_document(document);
+    let document = served_document(finish_document(document));
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))
@@ -58,8 +59,88 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The OpenAPI document of the API, as served.
-pub fn openapi() -> OpenApi {
-    finish_document(api_routes().split_for_parts().1)
+pub fn openapi() -> serde_json::Value {
+    served_document(finish_document(api_routes().split_for_parts().1))
+}
+
+/// The document with the answers every operation can give documented once here rather than
+/// on each handler: 401 and 403 on operations that need a caller, 400, 413, 415 and 422 on
+/// operations that take a body, 400 on operations with query or header parameters; and every
+/// error answer typed `application/problem+json`, which is what the server sends.
+fn served_document(document: OpenApi) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let mut doc = serde_json::to_value(&document).unwrap_or(Value::Null);
+    let problem = json!({ "$ref": "#/components/schemas/Problem" });
+    let answer = |text: &str| {
+        json!({
+            "description": text,
+            "content": { "application/problem+json": { "schema": problem.clone() } }
+        })
+    };
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return doc;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for operation in item.values_mut() {
+            let Some(operation) = operation.as_object_mut() else {
+                continue;
+            };
+            // `security: [{}]` (an empty requirement) marks the public operations.
+            let public = operation
+                .get("security")
+                .and_then(Value::as_array)
+                .is_some_and(|reqs| {
+                    reqs.iter()
+                        .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+                });
+            let has_body = operation.contains_key("requestBody");
+            let has_params = operation
+                .get("parameters")
+                .and_then(Value::as_array)
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query" || p["in"] == "header"));
+            let Some(responses) = operation
+                .entry("responses")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+            else {
+                continue;
+            };
+            let mut add = |code: &str, text: &str| {
+                responses
+                    .entry(code.to_owned())
+                    .or_insert_with(|| answer(text));
+            };
+            if !public {
+                add("401", "No valid API key or session");
+                add(
+                    "403",
+                    "The caller's role does not allow this, or a missing CSRF token",
+                );
+            }
+            if has_body {
+                add("400", "The body is not valid JSON");
+                add("413", "The body is larger than the server accepts");
+                add("415", "The body is not of a type this operation takes");
+                add("422", "The body does not have the expected shape");
+            }
+            if has_body || has_params {
+                add("400", "A parameter is malformed");
+            }
+            for (code, response) in responses.iter_mut() {
+                let is_error = code.starts_with('4') || code.starts_with('5');
+                let content = response.get_mut("content").and_then(Value::as_object_mut);
+                if let (true, Some(content)) = (is_error, content)
+                    && let Some(json) = content.remove("application/json")
+                {
+                    content.insert("application/problem+json".to_owned(), json);
+                }
+            }
+        }
+    }
+    doc
 }
 
 fn api_routes() -> OpenApiRouter<AppState> {
@@ -68,6 +149,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(runs::routes())
         .merge(session::routes())
         .merge(access::routes())
+        .merge(credentials::routes())
 }
 
 #[derive(utoipa::OpenApi)]
@@ -202,14 +284,29 @@ mod tests {
 
     #[test]
     fn the_document_is_openapi_3_1_and_every_operation_is_secured() {
-        let document = openapi();
-        let json = serde_json::to_value(&document).unwrap();
+        let json = openapi();
         assert!(
             json["openapi"].as_str().unwrap().starts_with("3.1"),
             "{}",
             json["openapi"]
         );
         assert!(json["components"]["securitySchemes"]["api_key"].is_object());
-        assert!(!document.paths.paths.is_empty());
+        assert!(!json["paths"].as_object().unwrap().is_empty());
+        // Cross-cutting answers are documented, with the problem media type.
+        let create = &json["paths"]["/api/v1/flows"]["post"]["responses"];
+        for code in ["400", "401", "403", "413", "415", "422"] {
+            assert!(create[code].is_object(), "{code} missing: {create}");
+        }
+        assert!(create["409"]["content"]["application/problem+json"].is_object());
+        let hook = &json["paths"]["/hooks/{workspace}/{path}"]["post"];
+        assert_eq!(
+            hook["security"],
+            serde_json::json!([{}]),
+            "webhooks need no key"
+        );
+        assert!(
+            hook["responses"]["401"].is_object(),
+            "signed webhooks refuse bad signatures"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Runs: list (filters and cursor pagination), get with steps, send a signal.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use aion_store::{Role, Run, RunCursor, RunFilter, RunStatus, StepRecord};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::problem::{ApiError, ApiJson, Problem};
+use crate::problem::{ApiError, ApiJson, ApiQuery, Problem};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -44,7 +44,7 @@ pub struct RunOut {
     #[schema(value_type = Object)]
     pub trigger: Value,
     /// The output, once it succeeded.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub output: Option<Value>,
     /// Why it failed: `kind`, `message`, `step`, `details`.
     #[schema(value_type = Option<Object>)]
@@ -102,7 +102,7 @@ pub struct StepOut {
     #[schema(value_type = Option<Object>)]
     pub input: Option<Value>,
     /// The output.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub output: Option<Value>,
     /// The error of the last attempt.
     #[schema(value_type = Option<Object>)]
@@ -192,10 +192,9 @@ pub struct RunQuery {
 async fn list_runs(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<RunQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<RunQuery>,
 ) -> Result<Json<RunList>, ApiError> {
     caller.require(Role::Viewer)?;
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let mut statuses = Vec::new();
     for name in query.status.iter().flat_map(|s| s.split(',')) {
         let status = name.trim().parse::<RunStatus>().map_err(|_| {

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod basics;
+mod credentials;
 mod cron;
 mod execution;
 mod leases;
@@ -21,6 +22,7 @@ use std::task::{Context, Poll};
 
 pub use accounts::*;
 pub use basics::*;
+pub use credentials::*;
 pub use cron::*;
 pub use execution::*;
 pub use leases::*;
@@ -178,6 +180,9 @@ macro_rules! conformance_tests {
             variables_set_list_delete,
             variable_values_round_trip,
             accounts_are_isolated_by_workspace,
+            credentials_put_get_list_delete,
+            credentials_are_isolated_by_workspace,
+            webhook_deliveries_are_refused_when_replayed,
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {
