@@ -67,7 +67,7 @@ pub(crate) fn run(
     };
     store::tokio()?.block_on(async {
         let rt = store::runtime(
-            args.open().await?,
+            args.open_with_accounts().await?,
             operator,
             Tuning {
                 worker_id: worker_id("run"),
@@ -196,7 +196,7 @@ pub(crate) fn worker(
 ) -> anyhow::Result<ExitCode> {
     store::tokio()?.block_on(async {
         let rt = store::runtime(
-            args.open().await?,
+            args.open_with_accounts().await?,
             operator,
             Tuning {
                 worker_id: worker_id("worker"),

@@ -251,7 +251,7 @@ pub(crate) fn retry(
 ) -> anyhow::Result<ExitCode> {
     store::tokio()?.block_on(async {
         let rt = store::runtime(
-            args.open().await?,
+            args.open_with_accounts().await?,
             operator,
             store::Tuning {
                 worker_id: worker_id("retry"),

@@ -287,13 +287,14 @@ pub(crate) struct Tuning {
 
 /// Builds the runtime over an open store, under the operator's switches.
 pub(crate) fn runtime(
-    store: Arc<dyn Store>,
+    (store, accounts): (Arc<dyn Store>, Arc<dyn aion_store::Accounts>),
     operator: &OperatorArgs,
     tuning: Tuning,
 ) -> anyhow::Result<Arc<Runtime>> {
     let defaults = Config::default();
     Ok(Runtime::new(Parts {
         store,
+        vars: Some(accounts),
         catalog: operator.catalog()?,
         clock: Arc::new(SystemClock),
         observer: Arc::new(Stderr),

@@ -203,6 +203,7 @@ impl Server {
         let defaults = aion_worker::Config::default();
         let runtime = Runtime::new(Parts {
             store: Arc::clone(&store) as Arc<dyn Store>,
+            vars: Some(Arc::clone(&store) as Arc<dyn Accounts>),
             catalog: catalog.clone(),
             clock: Arc::new(SystemClock),
             observer: Arc::new(Log),

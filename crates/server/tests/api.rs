@@ -1751,3 +1751,40 @@ async fn flows_are_deleted_once_their_runs_have_ended() {
     assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn runs_read_the_workspace_variables_of_their_start() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    let greeter = "aion: 1\nid: greeter\nnodes:\n  - id: greet\n    type: core.set\n    config: { value: \"{{ vars.greeting }}, {{ vars.team.name }}!\" }\noutput: \"{{ steps.greet.output }}\"\n";
+    h.create_flow(&key, greeter).await;
+    for (name, value) in [
+        ("greeting", json!("Bonjour")),
+        ("team", json!({ "name": "Aion" })),
+    ] {
+        let (status, _, body) = h
+            .call(
+                Method::PUT,
+                &format!("/api/v1/vars/{name}"),
+                Some(&key),
+                Some(json!({ "value": value })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, run) = h
+        .post("/api/v1/flows/greeter/execute?wait=true", &key, json!({}))
+        .await;
+    assert_eq!(run["output"], "Bonjour, Aion!");
+    // Another workspace's variables are not this one's.
+    let eve = h.key("eve@example.com", "eve-space", Role::Owner).await;
+    let (status, _) = h
+        .post("/api/v1/flows", &eve, json!({ "document": greeter }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, theirs) = h
+        .post("/api/v1/flows/greeter/execute?wait=true", &eve, json!({}))
+        .await;
+    assert_eq!(theirs["status"], "failed", "{theirs}");
+    h.stop().await;
+}

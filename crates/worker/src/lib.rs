@@ -151,6 +151,7 @@ pub struct Runtime {
     clock: Arc<dyn Clock>,
     observer: Arc<dyn Observer>,
     config: Config,
+    vars: Option<Arc<dyn aion_store::Accounts>>,
     plans: Mutex<BTreeMap<String, Arc<CompiledPlan>>>,
     /// Flow versions this runtime stored or found, by workspace, flow id and plan hash.
     versions: Mutex<BTreeMap<(String, String, String), u32>>,
@@ -182,6 +183,9 @@ pub struct Parts {
     pub observer: Arc<dyn Observer>,
     /// Tunables.
     pub config: Config,
+    /// Where workspace variables (`vars` in expressions) come from, read when a run starts;
+    /// `None`: runs see no variables.
+    pub vars: Option<Arc<dyn aion_store::Accounts>>,
 }
 
 impl Runtime {
@@ -196,6 +200,7 @@ impl Runtime {
             clock: parts.clock,
             observer: parts.observer,
             config: parts.config,
+            vars: parts.vars,
             plans: Mutex::new(BTreeMap::new()),
             versions: Mutex::new(BTreeMap::new()),
             waiting_parents: Mutex::new(BTreeMap::new()),
@@ -234,6 +239,17 @@ impl Runtime {
         if let Ok(mut notices) = self.cancel_notices.lock() {
             notices.remove(run_id);
         }
+    }
+
+    /// A workspace's variables as the `vars` object of a new run (empty without a source).
+    pub(crate) async fn workspace_vars(&self, workspace: &str) -> Result<serde_json::Value, Error> {
+        let mut out = serde_json::Map::new();
+        if let Some(source) = &self.vars {
+            for var in source.list_vars(workspace).await? {
+                out.insert(var.name, var.value);
+            }
+        }
+        Ok(serde_json::Value::Object(out))
     }
 
     /// Changes after every commit of a run driven by this runtime (the value counts them).

@@ -92,6 +92,7 @@ async fn runtime(dir: &Path, worker_id: &str, lease_ms: i64) -> Arc<Runtime> {
         .await
         .unwrap();
     Runtime::new(Parts {
+        vars: None,
         store: Arc::new(store),
         catalog: catalog(),
         clock: Arc::new(SystemClock),

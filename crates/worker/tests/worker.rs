@@ -71,6 +71,7 @@ async fn runtime_with(dir: &std::path::Path, config: Config) -> Arc<Runtime> {
         .await
         .unwrap();
     Runtime::new(Parts {
+        vars: None,
         store: Arc::new(store),
         catalog: catalog(),
         clock: Arc::new(SystemClock),

@@ -246,10 +246,16 @@ impl Runtime {
             cancel_applied: false,
         };
         if events.is_empty() {
-            let seed = seed.unwrap_or_else(|| Seed {
-                events: vec![started(&driver.row, self.now_ms())],
-                logs: BTreeMap::new(),
-            });
+            let seed = match seed {
+                Some(seed) => seed,
+                None => {
+                    let vars = self.workspace_vars(&driver.workspace).await?;
+                    Seed {
+                        events: vec![started(&driver.row, vars, self.now_ms())],
+                        logs: BTreeMap::new(),
+                    }
+                }
+            };
             driver.start(seed).await?;
         } else {
             for event in events {
@@ -283,15 +289,15 @@ impl Runtime {
     }
 }
 
-/// The `RunStarted` event of a run row.
-pub(crate) fn started(run: &Run, at_ms: i64) -> Event {
+/// The `RunStarted` event of a run row, with the workspace's variables at that moment.
+pub(crate) fn started(run: &Run, vars: Value, at_ms: i64) -> Event {
     Event::RunStarted {
         run_id: run.id.clone(),
         flow_id: run.flow_id.clone(),
         flow_version: u64::from(run.flow_version),
         input: run.input.clone(),
         trigger: run.trigger.clone(),
-        vars: json!({}),
+        vars,
         at_ms,
         seed: seed_of(&run.id),
     }
