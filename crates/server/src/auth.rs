@@ -93,6 +93,40 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// The trace id a run belongs to: the one of a W3C `traceparent` header
+/// (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`) when the request carries a valid
+/// one, else a new random one.
+pub fn trace_id(headers: &axum::http::HeaderMap) -> String {
+    let given = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let parts: Vec<&str> = v.trim().split('-').collect();
+            let hex = |s: &str, len: usize| {
+                s.len() == len
+                    && s.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            };
+            match parts.as_slice() {
+                [version, trace, parent, flags]
+                    if hex(version, 2)
+                        && *version != "ff"
+                        && hex(trace, 32)
+                        && hex(parent, 16)
+                        && hex(flags, 2)
+                        && trace.bytes().any(|b| b != b'0')
+                        && parent.bytes().any(|b| b != b'0') =>
+                {
+                    Some((*trace).to_owned())
+                }
+                _ => None,
+            }
+        });
+    given
+        .or_else(|| random_hex(16).ok())
+        .unwrap_or_else(|| "0".repeat(31) + "1")
+}
+
 /// SHA-256 of a secret, as lowercase hex.
 pub fn digest(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
@@ -177,6 +211,36 @@ mod tests {
         assert!(hash_password("short").is_err());
         assert!(hash_password(&"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
         assert!(!verify_password(&"x".repeat(MAX_PASSWORD_BYTES + 1), &hash));
+    }
+
+    #[test]
+    fn trace_ids_come_from_traceparent_or_are_made() {
+        let mut headers = axum::http::HeaderMap::new();
+        let made = trace_id(&headers);
+        assert_eq!(made.len(), 32);
+        assert_ne!(trace_id(&headers), made, "a new id per call");
+        headers.insert(
+            "traceparent",
+            axum::http::HeaderValue::from_static(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+        );
+        assert_eq!(trace_id(&headers), "4bf92f3577b34da6a3ce929d0e0e4736");
+        for bad in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-01",
+            "garbage",
+        ] {
+            headers.insert("traceparent", axum::http::HeaderValue::from_static(bad));
+            assert_ne!(
+                trace_id(&headers),
+                "4bf92f3577b34da6a3ce929d0e0e4736",
+                "{bad}"
+            );
+            assert_eq!(trace_id(&headers).len(), 32);
+        }
     }
 
     #[test]

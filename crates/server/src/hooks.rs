@@ -195,7 +195,7 @@ pub(crate) async fn hook(
             flow,
             input,
             trigger,
-            trace_id: None,
+            trace_id: Some(crate::auth::trace_id(&headers)),
         })
         .await?;
     let started = RunOut::from(run.clone());

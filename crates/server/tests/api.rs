@@ -1788,3 +1788,33 @@ async fn runs_read_the_workspace_variables_of_their_start() {
     assert_eq!(theirs["status"], "failed", "{theirs}");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn runs_carry_the_trace_id_of_the_request_or_a_new_one() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, HELLO).await;
+    let response = h
+        .client
+        .post(format!("{}/api/v1/flows/hello/execute?wait=true", h.base))
+        .bearer_auth(&key)
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let run: Value = response.json().await.unwrap();
+    assert_eq!(run["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    let (_, run) = h
+        .post("/api/v1/flows/hello/execute?wait=true", &key, json!({}))
+        .await;
+    let made = run["trace_id"].as_str().unwrap();
+    assert!(
+        made.len() == 32 && made.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{made}"
+    );
+    h.stop().await;
+}

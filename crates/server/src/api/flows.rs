@@ -624,7 +624,7 @@ async fn execute(
         flow,
         input,
         trigger: serde_json::json!({ "type": "api", "user_id": caller.user_id }),
-        trace_id: None,
+        trace_id: Some(crate::auth::trace_id(&headers)),
     };
     let (run, lease) = match once {
         None => {
