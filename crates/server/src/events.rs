@@ -9,7 +9,8 @@
 //! Pure steps (`core.set`, ...) journal no start, so they show as `step_finished` only.
 //!
 //! New records are noticed through the runtime's commit notifications (runs driven by this
-//! process) and, for runs driven elsewhere, by polling every second.
+//! process) and, for runs driven elsewhere, by polling every second. Streams end when the
+//! server stops, so they never hold up its shutdown.
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -96,6 +97,7 @@ async fn produce(
     tx: mpsc::Sender<SseEvent>,
 ) {
     let mut commits = state.runtime().commits();
+    let mut stopping = state.stopping();
     let mut run = run;
     // Steps whose logs were already sent, so a step retried later sends only new lines.
     let mut logged: BTreeSet<(String, usize)> = BTreeSet::new();
@@ -153,6 +155,7 @@ async fn produce(
             _ = commits.changed() => {}
             () = tokio::time::sleep(POLL) => {}
             () = tx.closed() => return,
+            _ = stopping.wait_for(|stop| *stop) => return,
         }
         match state.store().get_run(&workspace, &run.id).await {
             Ok(Some(fresh)) => run = fresh,
@@ -267,5 +270,104 @@ fn push_logs(
                 }),
             ));
         }
+    }
+}
+
+/// How many of the newest runs the workspace stream watches.
+const WATCHED_RUNS: u32 = 100;
+
+/// Stream the workspace's run changes (Server-Sent Events) for dashboards: `run_created` for
+/// a new run and `run_status` whenever one of the 100 newest runs changes status, each with the
+/// run's id, flow, status and times. Not resumable: a client that reconnects reads the run
+/// list to catch up.
+#[utoipa::path(
+    get, path = "/api/v1/events", tag = "runs",
+    responses(
+        (status = 200, description = "`text/event-stream`: run_created, run_status",
+          content_type = "text/event-stream", body = String),
+    )
+)]
+pub(crate) async fn workspace_events(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let known = newest(&state, &caller.workspace).await?;
+    let (tx, rx) = mpsc::channel::<SseEvent>(64);
+    tokio::spawn(watch_workspace(state, caller.workspace, known, tx));
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|event| (Ok(event), rx))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// The statuses of the workspace's newest runs, by id.
+async fn newest(
+    state: &AppState,
+    workspace: &str,
+) -> Result<std::collections::HashMap<String, aion_store::RunStatus>, aion_store::Error> {
+    let page = state
+        .store()
+        .list_runs(
+            workspace,
+            &aion_store::RunFilter::default(),
+            None,
+            WATCHED_RUNS,
+        )
+        .await?;
+    Ok(page.runs.into_iter().map(|r| (r.id, r.status)).collect())
+}
+
+async fn watch_workspace(
+    state: AppState,
+    workspace: String,
+    mut known: std::collections::HashMap<String, aion_store::RunStatus>,
+    tx: mpsc::Sender<SseEvent>,
+) {
+    let mut commits = state.runtime().commits();
+    let mut stopping = state.stopping();
+    loop {
+        tokio::select! {
+            _ = commits.changed() => {}
+            () = tokio::time::sleep(POLL) => {}
+            () = tx.closed() => return,
+            _ = stopping.wait_for(|stop| *stop) => return,
+        }
+        let page = match state
+            .store()
+            .list_runs(
+                &workspace,
+                &aion_store::RunFilter::default(),
+                None,
+                WATCHED_RUNS,
+            )
+            .await
+        {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::warn!(error = %error, "workspace event stream stopped");
+                return;
+            }
+        };
+        // Oldest first, so a client sees creations in order.
+        for run in page.runs.iter().rev() {
+            let name = match known.get(&run.id) {
+                None => "run_created",
+                Some(status) if *status != run.status => "run_status",
+                Some(_) => continue,
+            };
+            let data = json!({
+                "run_id": run.id,
+                "flow_id": run.flow_id,
+                "flow_version": run.flow_version,
+                "status": run.status.as_str(),
+                "created_ms": run.created_ms,
+                "finished_ms": run.finished_ms,
+            });
+            if tx.send(event(name, &data)).await.is_err() {
+                return;
+            }
+        }
+        known = page.runs.into_iter().map(|r| (r.id, r.status)).collect();
     }
 }

@@ -3,7 +3,8 @@
 //! embedded SQLite store.
 //!
 //! [`config`] reads the configuration (the one place that does), [`auth`] makes and checks
-//! secrets, [`vault`] seals and opens credential values, [`problem`] shapes every error, [`api`] holds the routes. [`Server::start`] opens
+//! secrets, [`vault`] seals and opens credential values, [`problem`] shapes every error,
+//! [`api`] holds the routes. [`Server::start`] opens
 //! the store, starts the worker loop and the cron loop (`cron`) and binds the listener;
 //! [`Server::stop`] shuts down gracefully.
 
@@ -70,6 +71,8 @@ struct Shared {
     compiler: Arc<Compiler>,
     /// Seals and opens credential values.
     vault: Arc<vault::Vault>,
+    /// Turns true when the server stops: long-lived answers (event streams) end then.
+    stopping: tokio::sync::watch::Receiver<bool>,
     config: Config,
     /// One permit per run started by a webhook and not finished yet.
     run_slots: Arc<tokio::sync::Semaphore>,
@@ -91,6 +94,11 @@ impl AppState {
     /// The worker runtime runs execute on.
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.shared.runtime
+    }
+
+    /// Turns true when the server stops.
+    pub(crate) fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shared.stopping.clone()
     }
 
     /// The credential vault.
@@ -213,6 +221,7 @@ impl Server {
                 ..defaults
             },
         });
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let state = AppState {
             shared: Arc::new(Shared {
                 store: Arc::clone(&store) as Arc<dyn Store>,
@@ -223,6 +232,7 @@ impl Server {
                 run_slots: Arc::new(tokio::sync::Semaphore::new(config.max_inflight_runs)),
                 login_limiter: api::LoginLimiter::default(),
                 config: config.clone(),
+                stopping,
             }),
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -239,7 +249,7 @@ impl Server {
             let runtime = Arc::clone(&runtime);
             tokio::spawn(async move { runtime.run_worker().await })
         };
-        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let mut stopped = stop.subscribe();
         let app = api::router(state.clone());
         let http = tokio::spawn(async move {
             axum::serve(

@@ -186,6 +186,7 @@ async fn the_openapi_document_covers_every_route() {
         "/api/v1/runs/{id}",
         "/api/v1/runs/{id}/signals/{name}",
         "/api/v1/runs/{id}/events",
+        "/api/v1/events",
         "/api/v1/runs/{id}/retry",
         "/api/v1/runs/{id}/cancel",
         "/api/v1/setup",
@@ -201,6 +202,10 @@ async fn the_openapi_document_covers_every_route() {
     }
     // Every documented operation is served (it answers something other than "no route").
     for (path, item) in paths {
+        if path == "/api/v1/events" {
+            // A stream that stays open: the workspace stream test reads it.
+            continue;
+        }
         let concrete = path
             .replace("{id}", "x")
             .replace("{version}", "1")
@@ -1815,6 +1820,57 @@ async fn runs_carry_the_trace_id_of_the_request_or_a_new_one() {
     assert!(
         made.len() == 32 && made.bytes().all(|b| b.is_ascii_hexdigit()),
         "{made}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_workspace_stream_reports_new_runs_and_status_changes() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, WAITER).await;
+    let mut stream = h
+        .client
+        .get(format!("{}/api/v1/events", h.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let (_, run) = h
+        .post("/api/v1/flows/waiter/execute", &key, json!({}))
+        .await;
+    let id = run["id"].as_str().unwrap().to_owned();
+    h.wait_run(&key, &id, |r| r["status"] == "waiting").await;
+    h.post(
+        &format!("/api/v1/runs/{id}/signals/approve"),
+        &key,
+        json!({ "ok": 1 }),
+    )
+    .await;
+    let mut text = String::new();
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let chunk = stream
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            let events = parse_sse(&text);
+            if events.iter().any(|e| {
+                e.0 == "run_status" && e.1["run_id"] == id.as_str() && e.1["status"] == "succeeded"
+            }) {
+                return events;
+            }
+        }
+    })
+    .await
+    .expect("the run's end reaches the workspace stream");
+    assert!(
+        seen.iter()
+            .any(|e| e.0 == "run_created" && e.1["run_id"] == id.as_str()),
+        "{seen:?}"
     );
     h.stop().await;
 }

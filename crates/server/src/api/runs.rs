@@ -24,6 +24,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(retry_run))
         .routes(routes!(cancel_run))
         .routes(routes!(crate::events::run_events))
+        .routes(routes!(crate::events::workspace_events))
 }
 
 /// A run.
