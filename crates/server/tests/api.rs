@@ -1874,3 +1874,49 @@ async fn the_workspace_stream_reports_new_runs_and_status_changes() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_expired_session_is_refused_with_a_clear_message() {
+    let h = start().await;
+    h.sign_in("setup", "ada@example.com", "correct horse").await;
+    let accounts = h.server().state().accounts();
+    let user = accounts
+        .user_by_email("ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let secret = "0123456789abcdef".repeat(4);
+    accounts
+        .create_session(aion_store::Session {
+            id_hash: aion_server::auth::digest(&secret),
+            user_id: user.id,
+            csrf_hash: aion_server::auth::digest("csrf"),
+            created_ms: 1,
+            expires_ms: 2,
+        })
+        .await
+        .unwrap();
+    let expired = Browser {
+        cookie: format!("aion_session={secret}"),
+        csrf: "csrf".to_owned(),
+    };
+    let (status, body) = h
+        .browser_call(Method::GET, "/api/v1/me", &expired, false, None)
+        .await;
+    assert_problem(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert!(
+        body["detail"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+    let (status, _) = h
+        .browser_call(
+            Method::POST,
+            "/api/v1/flows",
+            &expired,
+            true,
+            Some(json!({ "document": HELLO })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    h.stop().await;
+}
