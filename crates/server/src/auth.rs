@@ -122,9 +122,12 @@ pub fn trace_id(headers: &axum::http::HeaderMap) -> String {
                 _ => None,
             }
         });
-    given
-        .or_else(|| random_hex(16).ok())
-        .unwrap_or_else(|| "0".repeat(31) + "1")
+    given.unwrap_or_else(new_trace_id)
+}
+
+/// A new random W3C trace id (32 hex digits, never all zeros).
+pub fn new_trace_id() -> String {
+    random_hex(16).unwrap_or_else(|_| "0".repeat(31) + "1")
 }
 
 /// SHA-256 of a secret, as lowercase hex.

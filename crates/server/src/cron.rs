@@ -482,7 +482,7 @@ impl Scheduler {
                     "slot": rfc3339,
                     "slot_ms": slot,
                 }),
-                trace_id: Some(crate::auth::trace_id(&axum::http::HeaderMap::new())),
+                trace_id: Some(crate::auth::new_trace_id()),
             })
             .await
             .map_err(|e| format!("slot {rfc3339} claimed but its run cannot be created: {e}"))?;

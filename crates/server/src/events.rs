@@ -65,20 +65,13 @@ pub(crate) async fn run_events(
                 ApiError::bad_request("`Last-Event-ID` must be an event id this stream gave out")
             })?,
     };
-    let run = state
-        .store()
-        .get_run(&caller.workspace, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("run", &id))?;
+    let run = crate::api::run_in(&state, &caller, &id).await?;
     let flow = state
         .store()
         .get_flow(&caller.workspace, &run.flow_id, Some(run.flow_version))
         .await?
         .ok_or_else(|| ApiError::not_found("run", &id))?;
-    let plan = state
-        .runtime()
-        .compiled(&flow.plan, &flow.plan_hash)
-        .map_err(ApiError::from)?;
+    let plan = state.runtime().compiled(&flow.plan, &flow.plan_hash)?;
     let (tx, rx) = mpsc::channel::<SseEvent>(64);
     tokio::spawn(produce(state, caller.workspace, run, plan, after, tx));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {

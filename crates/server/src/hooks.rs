@@ -33,7 +33,7 @@ use serde_json::{Map, Value, json};
 
 use aion_plan::Trigger;
 use aion_store::RunStatus;
-use aion_worker::{Outcome, StartStored};
+use aion_worker::StartStored;
 
 use crate::AppState;
 use crate::api::RunOut;
@@ -124,8 +124,9 @@ pub(crate) async fn hook(
         .get_flow(&workspace, &flow_id, None)
         .await?
         .ok_or_else(unknown)?;
-    let plan: aion_plan::Plan =
-        serde_json::from_value(flow.plan.clone()).map_err(|e| ApiError::internal(&e))?;
+    // The compiled plan is cached per hash: no per-request parse of the stored plan.
+    let compiled = state.runtime().compiled(&flow.plan, &flow.plan_hash)?;
+    let plan = &compiled.plan;
     let Some(Trigger::Webhook {
         respond, secret, ..
     }) = plan.webhook(&path).cloned()
@@ -141,7 +142,7 @@ pub(crate) async fn hook(
     };
     let payload = parse_body(&headers, &body)?;
     let input = Value::Object(Map::new());
-    let problems = aion_worker::check_input(&plan, &input);
+    let problems = aion_worker::check_input(plan, &input);
     if let Some(first) = problems.first() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -200,25 +201,11 @@ pub(crate) async fn hook(
         .await?;
     let started = RunOut::from(run.clone());
     let run_header = HeaderValue::from_str(&run.id).ok();
-    let driver = tokio::spawn({
-        let runtime = Arc::clone(&runtime);
-        async move {
-            let outcome = runtime.drive_run(run, lease).await;
-            drop(permit);
-            outcome
-        }
-    });
-    let accepted = |started: RunOut| (StatusCode::ACCEPTED, Json(started)).into_response();
-    let mut response = if respond == "immediately" {
-        accepted(started)
-    } else {
-        let wait = Duration::from_millis(state.config().webhook_timeout_ms);
-        match tokio::time::timeout(wait, driver).await {
-            Ok(Ok(Ok(Outcome::Finished(run)))) => finished(*run),
-            Ok(Ok(Ok(Outcome::Released))) | Err(_) => accepted(started),
-            Ok(Ok(Err(error))) => return Err(error.into()),
-            Ok(Err(error)) => return Err(ApiError::internal(&error)),
-        }
+    let wait = (respond != "immediately")
+        .then(|| Duration::from_millis(state.config().webhook_timeout_ms));
+    let mut response = match crate::api::drive_and_wait(&runtime, run, lease, wait, permit).await? {
+        Some(run) => finished(run),
+        None => (StatusCode::ACCEPTED, Json(started)).into_response(),
     };
     if let Some(id) = run_header {
         response.headers_mut().insert("x-aion-run-id", id);

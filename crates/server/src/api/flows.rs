@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 
 use aion_dsl::source::Format as SourceFormat;
 use aion_store::{FlowFormat, FlowVersion, NewFlowVersion, Role};
-use aion_worker::{Outcome, StartStored};
+use aion_worker::StartStored;
 
 use super::runs::RunOut;
 use crate::AppState;
@@ -603,9 +603,9 @@ async fn execute(
         .at(""));
     }
     let flow = latest(&state, &caller.workspace, &id).await?;
-    let plan: aion_plan::Plan =
-        serde_json::from_value(flow.plan.clone()).map_err(|e| ApiError::internal(&e))?;
-    let problems = aion_worker::check_input(&plan, &input);
+    // The compiled plan is cached per hash: no per-request parse of the stored plan.
+    let compiled = state.runtime().compiled(&flow.plan, &flow.plan_hash)?;
+    let problems = aion_worker::check_input(&compiled.plan, &input);
     if let Some(first) = problems.first() {
         let errors = problems
             .iter()
@@ -645,20 +645,11 @@ async fn execute(
         },
     };
     let started = RunOut::from(run.clone());
-    let driver = tokio::spawn({
-        let runtime = Arc::clone(&runtime);
-        async move { runtime.drive_run(run, lease).await }
-    });
-    if !query.wait {
-        return Ok((StatusCode::ACCEPTED, Json(started)).into_response());
-    }
-    let wait = Duration::from_millis(query.timeout_ms.unwrap_or(state.config().execute_wait_ms));
-    match tokio::time::timeout(wait, driver).await {
-        Ok(Ok(Ok(Outcome::Finished(run)))) => Ok(Json(RunOut::from(*run)).into_response()),
-        Ok(Ok(Ok(Outcome::Released))) | Err(_) => {
-            Ok((StatusCode::ACCEPTED, Json(started)).into_response())
-        }
-        Ok(Ok(Err(error))) => Err(error.into()),
-        Ok(Err(error)) => Err(ApiError::internal(&error)),
+    let wait = query
+        .wait
+        .then(|| Duration::from_millis(query.timeout_ms.unwrap_or(state.config().execute_wait_ms)));
+    match super::drive_and_wait(&runtime, run, lease, wait, ()).await? {
+        Some(run) => Ok(Json(RunOut::from(run)).into_response()),
+        None => Ok((StatusCode::ACCEPTED, Json(started)).into_response()),
     }
 }

@@ -9,6 +9,7 @@ mod runs;
 mod session;
 
 pub use runs::RunOut;
+pub(crate) use runs::{drive_and_wait, run_in};
 pub use session::LoginLimiter;
 
 use axum::extract::{FromRequestParts, State};

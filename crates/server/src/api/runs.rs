@@ -90,6 +90,44 @@ impl From<Run> for RunOut {
     }
 }
 
+/// The run `id` of the caller's workspace, or 404.
+pub(crate) async fn run_in(state: &AppState, caller: &Caller, id: &str) -> Result<Run, ApiError> {
+    state
+        .store()
+        .get_run(&caller.workspace, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", id))
+}
+
+/// Drives a run this server just created, in a task of its own, holding `hold` until the run
+/// stops. With `wait`, waits that long for the end: the finished run, or `None` when it goes on
+/// (or this server handed it back).
+pub(crate) async fn drive_and_wait(
+    runtime: &std::sync::Arc<aion_worker::Runtime>,
+    run: Run,
+    lease: aion_store::Lease,
+    wait: Option<std::time::Duration>,
+    hold: impl Send + 'static,
+) -> Result<Option<Run>, ApiError> {
+    let driver = tokio::spawn({
+        let runtime = std::sync::Arc::clone(runtime);
+        async move {
+            let outcome = runtime.drive_run(run, lease).await;
+            drop(hold);
+            outcome
+        }
+    });
+    let Some(wait) = wait else {
+        return Ok(None);
+    };
+    match tokio::time::timeout(wait, driver).await {
+        Ok(Ok(Ok(aion_worker::Outcome::Finished(run)))) => Ok(Some(*run)),
+        Ok(Ok(Ok(aion_worker::Outcome::Released))) | Err(_) => Ok(None),
+        Ok(Ok(Err(error))) => Err(error.into()),
+        Ok(Err(error)) => Err(ApiError::internal(&error)),
+    }
+}
+
 /// A step of a run.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StepOut {
@@ -244,11 +282,7 @@ async fn get_run(
     Path(id): Path<String>,
 ) -> Result<Json<RunDetail>, ApiError> {
     caller.require(Role::Viewer)?;
-    let run = state
-        .store()
-        .get_run(&caller.workspace, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("run", &id))?;
+    let run = run_in(&state, &caller, &id).await?;
     let steps = state.store().list_steps(&caller.workspace, &id).await?;
     Ok(Json(RunDetail {
         run: run.into(),
@@ -291,11 +325,7 @@ async fn send_signal(
     ApiJson(payload): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Runner)?;
-    let run = state
-        .store()
-        .get_run(&caller.workspace, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("run", &id))?;
+    let run = run_in(&state, &caller, &id).await?;
     if run.status.is_terminal() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -352,11 +382,7 @@ async fn retry_run(
     ApiJson(body): ApiJson<RetryIn>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Runner)?;
-    let run = state
-        .store()
-        .get_run(&caller.workspace, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("run", &id))?;
+    let run = run_in(&state, &caller, &id).await?;
     if !run.status.is_terminal() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -428,11 +454,7 @@ async fn cancel_run(
     let reason = body
         .reason
         .unwrap_or_else(|| "cancelled through the API".to_owned());
-    let before = state
-        .store()
-        .get_run(&caller.workspace, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("run", &id))?;
+    let before = run_in(&state, &caller, &id).await?;
     if before.status.is_terminal() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
