@@ -337,11 +337,29 @@ async fn ok_json(response: Response) -> anyhow::Result<Value> {
         .context("the server's answer is not JSON")
 }
 
+/// The API's usage (`cost_usd`) as the store keeps it (`cost_micro_usd`).
+fn usage_of(map: &mut serde_json::Map<String, Value>) {
+    if let Some(Value::Object(usage)) = map.get_mut("usage")
+        && let Some(cost) = usage.remove("cost_usd").and_then(|c| c.as_f64())
+    {
+        let micro = (cost * 1_000_000.0).round();
+        usage.insert(
+            "cost_micro_usd".to_owned(),
+            Value::from(if micro.is_finite() && micro >= 0.0 {
+                micro as u64
+            } else {
+                0
+            }),
+        );
+    }
+}
+
 /// A run as the API shows it, as the store's row (for the local commands' rendering).
 fn run_of(value: &Value) -> anyhow::Result<aion_store::Run> {
     let mut row = value.clone();
     if let Value::Object(map) = &mut row {
         map.remove("steps");
+        usage_of(map);
         for (name, default) in [
             ("workspace", Value::from("")),
             ("plan_hash", Value::from("")),
@@ -357,10 +375,11 @@ fn run_of(value: &Value) -> anyhow::Result<aion_store::Run> {
 /// A step as the API shows it, as the store's row.
 fn step_of(value: &Value) -> anyhow::Result<aion_store::StepRecord> {
     let mut row = value.clone();
-    if let Value::Object(map) = &mut row
-        && let Some(key) = map.remove("key")
-    {
-        map.insert("step_key".to_owned(), key);
+    if let Value::Object(map) = &mut row {
+        if let Some(key) = map.remove("key") {
+            map.insert("step_key".to_owned(), key);
+        }
+        usage_of(map);
     }
     serde_json::from_value(row).context("the server's step is not in the expected shape")
 }

@@ -3,37 +3,15 @@
 use std::process::ExitCode;
 
 use aion_node_sdk::Manifest;
-use serde_json::json;
 
 use crate::Format;
-
-fn to_json(manifest: &Manifest, with_schema: bool) -> serde_json::Value {
-    let ports = manifest.ports.ports(&serde_json::Value::Null);
-    let mut value = json!({
-        "type": manifest.node_type,
-        "version": manifest.version,
-        "title": manifest.title,
-        "description": manifest.description,
-        "category": manifest.category,
-        "ports": manifest.ports,
-        "default_ports": ports,
-        "credential": manifest.credential,
-        "side_effects": manifest.side_effects,
-        "has_body": manifest.has_body,
-        "execution": manifest.execution_kind(),
-    });
-    if with_schema {
-        value["config_schema"] = manifest.config_schema.clone();
-    }
-    value
-}
 
 pub(crate) fn show(node_type: Option<&str>, format: Format) -> anyhow::Result<ExitCode> {
     let catalog = aion_nodes::catalog();
     let Some(node_type) = node_type else {
         match format {
             Format::Json => {
-                let all: Vec<_> = catalog.iter().map(|m| to_json(m, true)).collect();
+                let all: Vec<_> = catalog.iter().map(|m| m.describe(true)).collect();
                 return crate::print_json(&all);
             }
             Format::Human => {
@@ -65,7 +43,7 @@ pub(crate) fn show(node_type: Option<&str>, format: Format) -> anyhow::Result<Ex
         return Ok(ExitCode::from(2));
     };
     match format {
-        Format::Json => crate::print_json(&to_json(manifest, true)),
+        Format::Json => crate::print_json(&manifest.describe(true)),
         Format::Human => {
             println!("{} (version {})", manifest.node_type, manifest.version);
             println!("{}\n", manifest.title);

@@ -293,6 +293,7 @@ pub(crate) fn runtime(
 ) -> anyhow::Result<Arc<Runtime>> {
     let defaults = Config::default();
     Ok(Runtime::new(Parts {
+        spans: None,
         store,
         vars: Some(accounts),
         catalog: operator.catalog()?,

@@ -87,6 +87,7 @@ fn run(plan: &Arc<CompiledPlan>, engine: &Arc<aion_expr::Engine>, input: &Value)
                 _ => Value::Null,
             };
             queue.extend(state.apply(Event::StepSucceeded {
+                usage: Default::default(),
                 key,
                 attempt,
                 output,

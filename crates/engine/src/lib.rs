@@ -98,6 +98,7 @@
 //!     output: json!("Hello Ada"),
 //!     port: None,
 //!     cache_hit: false,
+//!     usage: Default::default(),
 //!     at_ms: 1_005,
 //! });
 //! assert_eq!(actions, vec![Action::CompleteRun { output: json!("Hello Ada") }]);

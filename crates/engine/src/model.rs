@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use aion_types::Usage;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -133,6 +134,9 @@ pub enum Event {
         /// Whether the output came from the cache.
         #[serde(default)]
         cache_hit: bool,
+        /// What the attempt consumed from metered services.
+        #[serde(default, skip_serializing_if = "Usage::is_zero")]
+        usage: Usage,
         /// When.
         at_ms: i64,
     },
@@ -144,6 +148,9 @@ pub enum Event {
         attempt: u32,
         /// What went wrong.
         error: StepError,
+        /// What the attempt consumed from metered services before it failed.
+        #[serde(default, skip_serializing_if = "Usage::is_zero")]
+        usage: Usage,
         /// When.
         at_ms: i64,
     },
@@ -385,6 +392,8 @@ pub struct StepRecord {
     pub cache: Option<CacheRequest>,
     /// The highest fencing token seen in `StepStarted`.
     pub fencing: u64,
+    /// What its attempts consumed from metered services.
+    pub usage: Usage,
 }
 
 /// Serializes a shared value as the value itself (serde's `rc` feature is not enabled in the

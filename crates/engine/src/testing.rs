@@ -265,6 +265,7 @@ impl TestEnv {
             Reply::Port(output, port) => succeeded(key, attempt, output, Some(port), false, at_ms),
             Reply::Cached(output) => succeeded(key, attempt, output, None, true, at_ms),
             Reply::Err(error) => Event::StepFailed {
+                usage: Default::default(),
                 key,
                 attempt,
                 error,
@@ -460,6 +461,7 @@ fn succeeded(
     at_ms: i64,
 ) -> Event {
     Event::StepSucceeded {
+        usage: Default::default(),
         key,
         attempt,
         output,

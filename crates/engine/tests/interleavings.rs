@@ -72,7 +72,7 @@ proptest! {
             };
             time += 1;
             let output = config.get("value").or(config.get("url")).cloned().unwrap_or(Value::Null);
-            let event = Event::StepSucceeded { key, attempt, output, port: None, cache_hit: false, at_ms: time };
+            let event = Event::StepSucceeded { usage: Default::default(), key, attempt, output, port: None, cache_hit: false, at_ms: time };
             journal.push(event.clone());
             in_flight.extend(state.apply(event).into_iter().filter(|a| matches!(a, Action::InvokeStep { .. })));
         }

@@ -65,6 +65,7 @@ fn event() -> impl Strategy<Value = Event> {
         }),
         (key(), 0u32..4, any::<bool>(), at.clone()).prop_map(|(key, attempt, hit, at_ms)| {
             Event::StepSucceeded {
+                usage: Default::default(),
                 key,
                 attempt,
                 output: json!(attempt),
@@ -75,6 +76,7 @@ fn event() -> impl Strategy<Value = Event> {
         }),
         (key(), 0u32..4, any::<bool>(), at.clone()).prop_map(|(key, attempt, retryable, at_ms)| {
             Event::StepFailed {
+                usage: Default::default(),
                 key,
                 attempt,
                 error: StepError {

@@ -179,6 +179,7 @@ edges:
     );
     for step in 0..2 {
         let actions = state.apply(Event::StepSucceeded {
+            usage: Default::default(),
             key: StepKey::top(step),
             attempt: 1,
             output: Value::Null,
@@ -189,6 +190,7 @@ edges:
         assert!(actions.is_empty(), "join waits for every predecessor");
     }
     let actions = state.apply(Event::StepSucceeded {
+        usage: Default::default(),
         key: StepKey::top(2),
         attempt: 1,
         output: Value::Null,
@@ -633,6 +635,7 @@ fn foreach_outputs_follow_item_order_whatever_the_completion_order() {
     for (key, attempt) in keys.into_iter().rev() {
         let item = key.frames[0].item;
         actions = state.apply(Event::StepSucceeded {
+            usage: Default::default(),
             key,
             attempt,
             output: json!(format!("out{item}")),
@@ -906,6 +909,7 @@ edges:
     assert_eq!(status(&env, "slow"), StepStatus::Cancelled);
     let before = env.actions().len();
     env.feed(Event::StepSucceeded {
+        usage: Default::default(),
         key: StepKey::top(0),
         attempt: 1,
         output: Value::Null,
@@ -937,6 +941,7 @@ fn stale_attempts_and_fencing_are_ignored() {
         "lower token ignored"
     );
     let actions = state.apply(Event::StepFailed {
+        usage: Default::default(),
         key: StepKey::top(0),
         attempt: 1,
         error: StepError::retryable("timeout", "slow"),
@@ -950,6 +955,7 @@ fn stale_attempts_and_fencing_are_ignored() {
     assert_eq!(invokes(&actions), vec![(StepKey::top(0), 2)]);
     let snapshot = state.steps().clone();
     let late = Event::StepSucceeded {
+        usage: Default::default(),
         key: StepKey::top(0),
         attempt: 1,
         output: json!("late"),
@@ -960,6 +966,7 @@ fn stale_attempts_and_fencing_are_ignored() {
     assert!(state.apply(late).is_empty(), "attempt 1 is stale");
     assert_eq!(state.steps(), &snapshot);
     let ok = Event::StepSucceeded {
+        usage: Default::default(),
         key: StepKey::top(0),
         attempt: 2,
         output: json!("ok"),
@@ -983,6 +990,7 @@ fn events_for_unknown_steps_or_timers_change_nothing() {
     let before = state.steps().clone();
     let odd = [
         Event::StepSucceeded {
+            usage: Default::default(),
             key: StepKey::new(
                 vec![Frame {
                     foreach: 9,
@@ -997,6 +1005,7 @@ fn events_for_unknown_steps_or_timers_change_nothing() {
             at_ms: 1,
         },
         Event::StepFailed {
+            usage: Default::default(),
             key: StepKey::top(77),
             attempt: 0,
             error: StepError::permanent("x", "y"),
@@ -1168,6 +1177,7 @@ fn pending_after_a_crash_reissues_the_same_attempt() {
     let mut state = state(&RETRIED.replace("JITTER", "false"));
     state.apply(started(1));
     state.apply(Event::StepFailed {
+        usage: Default::default(),
         key: StepKey::top(0),
         attempt: 1,
         error: StepError::retryable("timeout", "slow"),

@@ -38,10 +38,17 @@ pub enum LogLevel {
     Error,
 }
 
-/// Where a node's log lines go; the engine keeps them in the run history.
+/// Where a node's log lines and metered usage go; the engine keeps them in the run history.
 pub trait LogSink: Send + Sync {
     /// Records one line with optional structured fields.
     fn log(&self, level: LogLevel, message: &str, fields: Option<&serde_json::Value>);
+
+    /// Records what a call to a metered service (an LLM, say) consumed: tokens and cost. May
+    /// be called several times per attempt, also by an attempt that then fails; the step and
+    /// the run add it all up. A sink that keeps no history ignores it.
+    fn usage(&self, usage: aion_types::Usage) {
+        let _ = usage;
+    }
 }
 
 /// Everything a node receives for one attempt.
@@ -60,8 +67,11 @@ pub struct Context<'a> {
     pub config: &'a serde_json::Value,
     /// The credential's secret fields, decrypted only for this call; never log them.
     pub credential: Option<&'a serde_json::Value>,
-    /// Where log lines go.
+    /// Where log lines and usage go.
     pub log: &'a dyn LogSink,
+    /// The W3C `traceparent` of this attempt (the run's trace, the step's span): nodes that
+    /// call other services over HTTP send it on, so their spans join the run's trace.
+    pub traceparent: Option<&'a str>,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -72,6 +82,7 @@ impl std::fmt::Debug for Context<'_> {
             .field("step_id", &self.step_id)
             .field("attempt", &self.attempt)
             .field("idempotency_key", &self.idempotency_key)
+            .field("traceparent", &self.traceparent)
             .field("credential", &self.credential.map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }

@@ -147,6 +147,29 @@ impl Manifest {
             Execution::Unavailable(_) => "unavailable",
         }
     }
+
+    /// The manifest as the catalog publishes it (`aion nodes --format json`, `GET
+    /// /api/v1/nodes`): every field, the ports a default config has, the execution kind, and
+    /// the config schema when asked.
+    pub fn describe(&self, with_schema: bool) -> serde_json::Value {
+        let mut value = serde_json::json!({
+            "type": self.node_type,
+            "version": self.version,
+            "title": self.title,
+            "description": self.description,
+            "category": self.category,
+            "ports": self.ports,
+            "default_ports": self.ports.ports(&serde_json::Value::Null),
+            "credential": self.credential,
+            "side_effects": self.side_effects,
+            "has_body": self.has_body,
+            "execution": self.execution_kind(),
+        });
+        if with_schema {
+            value["config_schema"] = self.config_schema.clone();
+        }
+        value
+    }
 }
 
 /// A node's need for a credential.

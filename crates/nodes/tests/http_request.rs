@@ -41,6 +41,7 @@ async fn run_with(services: NodeServices, config: serde_json::Value) -> Result<O
         config: &config,
         credential: None,
         log: &sink,
+        traceparent: None,
     };
     action.execute(ctx).await
 }

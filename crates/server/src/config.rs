@@ -48,6 +48,9 @@ pub struct Config {
     /// The file holding the credential vault's master key (64 hex digits); `None`: the data
     /// directory's `master.key`, created on first start.
     pub master_key_file: Option<PathBuf>,
+    /// Where run and step spans are exported (OTLP over HTTP with JSON, the collector's base
+    /// URL such as `http://127.0.0.1:4318`); `None`: no export.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Config {
@@ -65,6 +68,7 @@ impl Config {
             max_inflight_runs: 1024,
             cron_misfire_grace_ms: 3_600_000,
             master_key_file: None,
+            otlp_endpoint: None,
         }
     }
 }
@@ -111,6 +115,25 @@ struct FileConfig {
     max_inflight_runs: Option<u64>,
     cron_misfire_grace_ms: Option<u64>,
     master_key_file: Option<PathBuf>,
+    otlp_endpoint: Option<String>,
+}
+
+/// An OTLP collector's base URL: `http` or `https`, a host, no query; a trailing `/` is
+/// dropped (the exporter appends `/v1/traces`).
+fn endpoint(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text.trim())
+        .map_err(|e| format!("`{text}` is not a URL ({e}); expected e.g. http://127.0.0.1:4318"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "`{text}` is not an http(s) URL with a host; expected e.g. http://127.0.0.1:4318"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "`{text}` has a query or fragment; give the collector's base URL"
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 /// A configuration and the warnings met while reading it.
@@ -136,6 +159,7 @@ const ENV_KEYS: &[&str] = &[
     "AION_MAX_INFLIGHT_RUNS",
     "AION_CRON_MISFIRE_GRACE_MS",
     "AION_MASTER_KEY_FILE",
+    "AION_OTLP_ENDPOINT",
     // Read by other parts of the binary.
     "AION_FAILPOINTS",
 ];
@@ -237,6 +261,10 @@ pub fn resolve(
     if let Some(path) = file.master_key_file.clone() {
         config.master_key_file = Some(path);
     }
+    if let Some(url) = &file.otlp_endpoint {
+        config.otlp_endpoint =
+            Some(endpoint(url).map_err(|m| err(file_source("otlp_endpoint"), m))?);
+    }
 
     let from_env = |key: &str| format!("environment variable {key}");
     if let Some(v) = env_value("AION_MASTER_KEY_FILE") {
@@ -247,6 +275,13 @@ pub fn resolve(
             ));
         }
         config.master_key_file = Some(PathBuf::from(v));
+    }
+    if let Some(v) = env_value("AION_OTLP_ENDPOINT") {
+        config.otlp_endpoint = if v.trim().is_empty() {
+            None
+        } else {
+            Some(endpoint(v).map_err(|m| err(from_env("AION_OTLP_ENDPOINT"), m))?)
+        };
     }
     if let Some(v) = env_value("AION_LISTEN") {
         config.listen = parse_addr(v).map_err(|m| err(from_env("AION_LISTEN"), m))?;
@@ -429,6 +464,40 @@ mod tests {
         })
         .unwrap();
         assert_eq!(defaults.config.master_key_file, None);
+    }
+
+    #[test]
+    fn the_otlp_endpoint_is_a_base_url() {
+        let read = |file: &'static str, env_pairs: &[(&str, &str)]| {
+            resolve(
+                &flags_with_file(),
+                &env(env_pairs),
+                Some(PathBuf::from("/data")),
+                with_file(file),
+            )
+        };
+        let loaded = read("otlp_endpoint = \"http://127.0.0.1:4318/\"\n", &[]).unwrap();
+        assert_eq!(
+            loaded.config.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4318")
+        );
+        let loaded = read(
+            "",
+            &[("AION_OTLP_ENDPOINT", "https://otel.example.com/otlp")],
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.config.otlp_endpoint.as_deref(),
+            Some("https://otel.example.com/otlp")
+        );
+        assert_eq!(read("", &[]).unwrap().config.otlp_endpoint, None);
+        let error = read("otlp_endpoint = \"ftp://x\"\n", &[]).unwrap_err();
+        assert!(error.source_name.contains("otlp_endpoint"), "{error}");
+        let error = read("", &[("AION_OTLP_ENDPOINT", "not a url")]).unwrap_err();
+        assert!(error.source_name.contains("AION_OTLP_ENDPOINT"), "{error}");
+        assert!(error.message.contains("not a URL"), "{error}");
+        let error = read("", &[("AION_OTLP_ENDPOINT", "http://h:4318/?a=1")]).unwrap_err();
+        assert!(error.message.contains("query"), "{error}");
     }
 
     #[test]

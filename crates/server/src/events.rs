@@ -190,6 +190,7 @@ fn translate(
             &json!({ "step": plan.display(key), "attempt": attempt, "at_ms": at_ms }),
         )),
         Event::StepSucceeded {
+            usage,
             key,
             attempt,
             output,
@@ -203,11 +204,12 @@ fn translate(
                 "step_finished",
                 &json!({
                     "step": step, "status": "succeeded", "attempt": attempt, "output": output,
-                    "port": port, "cache_hit": cache_hit, "at_ms": at_ms,
+                    "port": port, "cache_hit": cache_hit, "usage": usage, "at_ms": at_ms,
                 }),
             ));
         }
         Event::StepFailed {
+            usage,
             key,
             attempt,
             error,
@@ -220,7 +222,7 @@ fn translate(
                 &json!({
                     "step": step, "status": "failed", "attempt": attempt,
                     "error": { "kind": error.kind, "message": error.message, "retryable": error.retryable },
-                    "at_ms": at_ms,
+                    "usage": usage, "at_ms": at_ms,
                 }),
             ));
         }

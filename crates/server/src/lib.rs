@@ -16,7 +16,9 @@ mod cron;
 mod events;
 mod hooks;
 mod metrics;
+mod otlp;
 pub mod problem;
+mod studio;
 pub mod vault;
 
 use std::net::SocketAddr;
@@ -189,6 +191,8 @@ pub struct Server {
     worker: tokio::task::JoinHandle<Result<(), aion_worker::Error>>,
     /// The cron loop (ends when `stop` is sent, after the runs it started).
     cron: tokio::task::JoinHandle<()>,
+    /// The OTLP exporter, when configured (sends what is queued when `stop` is sent).
+    exporter: Option<otlp::Exporter>,
 }
 
 impl Server {
@@ -209,7 +213,20 @@ impl Server {
             aion_nodes::catalog()
         };
         let defaults = aion_worker::Config::default();
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let (spans, exporter) = match &config.otlp_endpoint {
+            Some(endpoint) => {
+                let (sink, task) = otlp::start(endpoint)
+                    .map_err(|e| ServeError::Other(format!("cannot start OTLP export: {e}")))?;
+                (
+                    Some(sink as Arc<dyn aion_worker::trace::SpanSink>),
+                    Some(task),
+                )
+            }
+            None => (None, None),
+        };
         let runtime = Runtime::new(Parts {
+            spans,
             store: Arc::clone(&store) as Arc<dyn Store>,
             vars: Some(Arc::clone(&store) as Arc<dyn Accounts>),
             catalog: catalog.clone(),
@@ -221,7 +238,6 @@ impl Server {
                 ..defaults
             },
         });
-        let (stop, stopping) = tokio::sync::watch::channel(false);
         let state = AppState {
             shared: Arc::new(Shared {
                 store: Arc::clone(&store) as Arc<dyn Store>,
@@ -279,6 +295,7 @@ impl Server {
             http,
             worker,
             cron,
+            exporter,
         })
     }
 
@@ -308,6 +325,10 @@ impl Server {
             .await
             .map_err(|e| ServeError::Other(format!("the cron loop failed: {e}")))?;
         self.state.runtime().wait_background().await;
+        if let Some(exporter) = self.exporter {
+            // The last spans (of runs that ended while stopping) get a few seconds.
+            exporter.finish(Duration::from_secs(5)).await;
+        }
         match http {
             Ok(Ok(Ok(()))) | Err(_) => Ok(()),
             Ok(Ok(Err(e))) => Err(ServeError::Other(format!("the HTTP server failed: {e}"))),

@@ -50,6 +50,11 @@ pub(crate) fn handle() -> Option<&'static PrometheusHandle> {
                 "aion_runs_in_flight",
                 "Runs started by this process's API and webhooks that have not ended"
             );
+            metrics::describe_gauge!(
+                "aion_queue_depth",
+                "Runs any worker could claim now and none holds: queued, abandoned, or woken by \
+                 a due timer, a signal or a cancellation"
+            );
             Some(handle)
         })
         .as_ref()
@@ -62,6 +67,11 @@ pub(crate) async fn render(State(state): State<AppState>) -> Response {
         .max_inflight_runs
         .saturating_sub(state.run_slots().available_permits());
     metrics::gauge!("aion_runs_in_flight").set(in_flight as f64);
+    // Read at scrape time, so the figure is never older than the scrape.
+    match state.store().queue_depth(state.now_ms()).await {
+        Ok(depth) => metrics::gauge!("aion_queue_depth").set(depth as f64),
+        Err(error) => tracing::warn!(%error, "cannot read the queue depth"),
+    }
     let body = handle().map(PrometheusHandle::render).unwrap_or_default();
     let mut response = body.into_response();
     response.headers_mut().insert(

@@ -979,6 +979,178 @@ async fn webhooks_beyond_capacity_are_refused_with_retry_after() {
     h.stop().await;
 }
 
+/// The Studio's helpers: the node catalog with config schemas, and the compiler without
+/// saving (diagnostics with positions, 200 even for a broken document).
+#[tokio::test]
+async fn the_catalog_and_the_compiler_answer_without_saving() {
+    let h = start().await;
+    let key = h.key("ada@example.com", "default", Role::Viewer).await;
+    let (status, _, _) = h.call(Method::GET, "/api/v1/nodes", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, catalog) = h.get("/api/v1/nodes", &key).await;
+    assert_eq!(status, StatusCode::OK);
+    let set = catalog["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["type"] == "core.set")
+        .expect("core.set is in the catalog");
+    assert_eq!(set["category"], "data");
+    assert_eq!(set["default_ports"], json!(["out"]));
+    assert_eq!(set["config_schema"]["type"], "object", "{set}");
+    let (status, verdict) = h
+        .post("/api/v1/compile", &key, json!({ "document": HELLO }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{verdict}");
+    assert_eq!(verdict["valid"], true);
+    assert!(
+        verdict["plan_hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{verdict}"
+    );
+    let broken = HELLO.replace("type: core.set", "type: core.sett");
+    let (status, verdict) = h
+        .post("/api/v1/compile", &key, json!({ "document": broken }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{verdict}");
+    assert_eq!(verdict["valid"], false);
+    assert_eq!(verdict["plan_hash"], Value::Null);
+    let first = &verdict["diagnostics"][0];
+    assert_eq!(first["pointer"], "/nodes/0/type", "{verdict}");
+    assert_eq!(first["line"], 9, "{verdict}");
+    assert!(
+        first["hint"].as_str().unwrap().contains("core.set"),
+        "{verdict}"
+    );
+    let (status, _) = h.get("/api/v1/flows", &key).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, flows) = h.get("/api/v1/flows", &key).await;
+    assert_eq!(flows["flows"], json!([]), "compiling saves nothing");
+    let (status, body) = h
+        .post("/api/v1/compile", &key, json!({ "doc": HELLO }))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    h.stop().await;
+}
+
+/// The Studio is served at `/` and on its client-side routes; API and asset paths that do
+/// not exist stay 404s.
+#[tokio::test]
+async fn the_studio_is_served_at_the_root_and_its_routes() {
+    let h = start().await;
+    for path in ["/", "/flows/hello", "/runs"] {
+        let response = h
+            .client
+            .get(format!("{}{path}", h.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(kind.starts_with("text/html"), "{path}: {kind}");
+        let text = response.text().await.unwrap();
+        assert!(
+            text.contains("<html") || text.contains("<!doctype"),
+            "{path}: {text}"
+        );
+    }
+    let (status, _, body) = h.call(Method::GET, "/assets/nope-123.js", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _, body) = h.call(Method::GET, "/api/v1/nope", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "no_route", "{body}");
+    let (status, _, _) = h.call(Method::POST, "/flows/hello", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "only GET serves the Studio");
+    h.stop().await;
+}
+
+const SLOW: &str = "aion: 1\nid: slow\ntriggers:\n  - { type: webhook, path: slow, respond: immediately }\nnodes:\n  - id: pause\n    type: core.wait\n    config: { duration: 200ms }\n  - id: done\n    type: core.set\n    config: { value: \"{{ trigger.body.n }}\" }\nedges:\n  - { from: pause, to: done }\noutput: \"{{ steps.done.output }}\"\n";
+
+/// A flood of concurrent webhook calls, far beyond capacity: every call is either accepted
+/// (202 with a run id) or refused (503 with `Retry-After`), never anything else; each accepted
+/// run completes with its own body, and the refused calls stored nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_flood_beyond_capacity_loses_no_accepted_run() {
+    let h = start_with(tempfile::tempdir().unwrap(), |c| c.max_inflight_runs = 8).await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    h.create_flow(&key, SLOW).await;
+    let calls = (0..200).map(|n| {
+        let client = h.client.clone();
+        let url = format!("{}/hooks/default/slow", h.base);
+        tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(json!({ "n": n }).to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let run_id = response
+                .headers()
+                .get("x-aion-run-id")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (n, status, retry_after, run_id)
+        })
+    });
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for call in calls.collect::<Vec<_>>() {
+        let (n, status, retry_after, run_id) = call.await.unwrap();
+        match status {
+            StatusCode::ACCEPTED => {
+                accepted.push((n, run_id.expect("an accepted call names its run")))
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(retry_after.as_deref(), Some("1"));
+                refused += 1;
+            }
+            other => panic!("call {n} answered {other}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "200 calls against 8 slots must be refused in part"
+    );
+    assert!(
+        accepted.len() >= 8,
+        "at least a full set of slots is accepted"
+    );
+    for (n, id) in &accepted {
+        let run = h.wait_run(&key, id, |r| r["status"] == "succeeded").await;
+        assert_eq!(run["output"], *n, "run {id} kept its own input");
+    }
+    let mut stored = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/runs?limit=100&cursor={c}"),
+            None => "/api/v1/runs?limit=100".to_owned(),
+        };
+        let (_, page) = h.get(&path, &key).await;
+        stored += page["runs"].as_array().unwrap().len();
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        stored,
+        accepted.len(),
+        "exactly the accepted calls made runs"
+    );
+    h.stop().await;
+}
+
 const LOGGED: &str = "aion: 1\nid: logged\nnodes:\n  - id: note\n    type: core.log\n    config: { message: \"hello from the run\", level: info }\n  - id: last\n    type: core.set\n    config: { value: 42 }\nedges:\n  - { from: note, to: last }\noutput: \"{{ steps.last.output }}\"\n";
 
 /// One Server-Sent Event: (event, data, id).
@@ -1535,6 +1707,7 @@ async fn metrics_count_runs_steps_and_commits() {
         "aion_step_duration_seconds_bucket{status=\"succeeded\",le=\"0.001\"}",
         "aion_store_commit_seconds_count",
         "aion_runs_in_flight 0",
+        "aion_queue_depth 0",
     ] {
         assert!(text.contains(expected), "`{expected}` missing in:\n{text}");
     }
@@ -1821,6 +1994,118 @@ async fn runs_carry_the_trace_id_of_the_request_or_a_new_one() {
         made.len() == 32 && made.bytes().all(|b| b.is_ascii_hexdigit()),
         "{made}"
     );
+    h.stop().await;
+}
+
+/// With an OTLP endpoint, a run exports a span for itself and one per step, in the trace of
+/// the request that started it; an HTTP step sends that trace on with its own span id. A
+/// scripted server stands in for the collector and checks the OTLP/HTTP JSON requests.
+#[tokio::test]
+async fn runs_export_spans_and_send_their_trace_to_http_calls() {
+    use aion_http::test_server::{TestServer, response};
+    let target =
+        TestServer::start(|_| response(200, &[("content-type", "application/json")], b"{}"))
+            .await
+            .unwrap();
+    let collector = TestServer::start(|_| response(200, &[], b"{}"))
+        .await
+        .unwrap();
+    let endpoint = collector.url("");
+    let h = start_with(tempfile::tempdir().unwrap(), |config| {
+        config.allow_loopback = true;
+        config.otlp_endpoint = Some(endpoint);
+    })
+    .await;
+    let key = h.key("ada@example.com", "default", Role::Editor).await;
+    let flow = format!(
+        "aion: 1\nid: traced\nnodes:\n  - id: call\n    type: http.request\n    config: {{ method: GET, url: \"{}\" }}\n  - id: done\n    type: core.set\n    config: {{ value: \"{{{{ steps.call.output.status }}}}\" }}\nedges:\n  - {{ from: call, to: done }}\noutput: \"{{{{ steps.done.output }}}}\"\n",
+        target.url("/hello")
+    );
+    h.create_flow(&key, &flow).await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let run: Value = h
+        .client
+        .post(format!("{}/api/v1/flows/traced/execute?wait=true", h.base))
+        .bearer_auth(&key)
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["output"], 200, "{run}");
+    assert_eq!(
+        run["usage"],
+        json!({ "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0 }),
+        "nothing metered ran"
+    );
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    // The HTTP step sent the run's trace with its own span id.
+    let sent = target.requests();
+    let traceparent = sent[0].header("traceparent").unwrap().to_owned();
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{traceparent}");
+    assert_eq!((parts[0], parts[1], parts[3]), ("00", trace, "01"));
+    let step_span = parts[2].to_owned();
+    // The collector receives the run's span and one per step, all in that trace.
+    let mut spans = Vec::new();
+    for _ in 0..100 {
+        spans = collector
+            .requests()
+            .iter()
+            .flat_map(|r| {
+                assert_eq!(r.method, "POST");
+                assert_eq!(r.target, "/v1/traces");
+                assert_eq!(r.header("content-type"), Some("application/json"));
+                let body: Value = serde_json::from_slice(&r.body).unwrap();
+                body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<Value>>();
+        if spans.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(spans.len(), 3, "{spans:#?}");
+    let by_name = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no span `{name}` in {spans:#?}"))
+            .clone()
+    };
+    let root = by_name("run traced");
+    let call = by_name("step call");
+    let done = by_name("step done");
+    for span in [&root, &call, &done] {
+        assert_eq!(span["traceId"], trace);
+        assert_eq!(span["status"]["code"], 1, "{span}");
+    }
+    assert_eq!(
+        call["spanId"],
+        step_span.as_str(),
+        "the span the HTTP call named"
+    );
+    assert_eq!(call["parentSpanId"], root["spanId"]);
+    assert_eq!(done["parentSpanId"], root["spanId"]);
+    assert!(root.get("parentSpanId").is_none());
+    let run_attr = root["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == "aion.run_id")
+        .unwrap()
+        .clone();
+    assert_eq!(run_attr["value"]["stringValue"], run_id.as_str());
+    let start: u128 = root["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
+    let end: u128 = root["endTimeUnixNano"].as_str().unwrap().parse().unwrap();
+    assert!(start <= end && start > 1_600_000_000_000_000_000, "{root}");
     h.stop().await;
 }
 

@@ -25,6 +25,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn step(n: u64) -> StepRecord {
     StepRecord {
+        usage: Default::default(),
         step_key: format!("step-{}", n % 8),
         status: StepStatus::Succeeded,
         attempts: 1,
@@ -130,6 +131,7 @@ async fn commit_chains(
                     .collect(),
                 steps: (first..first + CHAIN)
                     .map(|seq| StepRecord {
+                        usage: Default::default(),
                         step_key: format!("step-{seq}"),
                         ..step(seq)
                     })

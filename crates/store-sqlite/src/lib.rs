@@ -19,7 +19,6 @@
 //! It does not know what journal payloads mean, and it does not clean up old runs (later).
 
 mod accounts;
-mod chunk;
 mod read;
 mod schema;
 mod threads;
@@ -380,6 +379,10 @@ impl Store for SqliteStore {
 
     fn next_timer_due(&self) -> BoxFuture<'_, Result<Option<i64>>> {
         Box::pin(self.read(read::next_timer_due))
+    }
+
+    fn queue_depth(&self, now_ms: i64) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(self.read(move |conn| read::queue_depth(conn, now_ms)))
     }
 
     fn send_signal<'a>(

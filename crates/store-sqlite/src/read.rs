@@ -5,17 +5,18 @@
 use aion_store::payload::{decode, decode_json};
 use aion_store::{
     CacheEntry, Error, FlowSummary, FlowVersion, JournalRecord, LogLine, Run, RunCursor, RunFilter,
-    RunPage, Signal, StepRecord, Timer, Workspace,
+    RunPage, Signal, StepRecord, Timer, Usage, Workspace,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use crate::{chunk, db};
+use crate::db;
+use aion_store::chunk;
 
 pub(crate) const RUN_COLUMNS: &str = "id, workspace, flow_id, flow_version, plan_hash, input, \
      trigger, trace_id, parent_run_id, retry_of, status, output, error, created_ms, started_ms, \
      finished_ms, lease_epoch, lease_owner, lease_expires_ms, last_seq, cancel_requested_ms, \
-     cancel_reason";
+     cancel_reason, input_tokens, output_tokens, cost_micro_usd";
 
 fn u64_of(value: i64, what: &str) -> Result<u64, Error> {
     u64::try_from(value).map_err(|_| Error::Corrupt(format!("negative {what}")))
@@ -56,6 +57,16 @@ pub(crate) fn run_from_row(row: &Row<'_>) -> Result<Run, Error> {
         last_seq: u64_of(row.get(19).map_err(db)?, "seq")?,
         cancel_requested_ms: row.get(20).map_err(db)?,
         cancel_reason: row.get(21).map_err(db)?,
+        usage: usage_at(row, 22)?,
+    })
+}
+
+/// Three integer columns from `first`: input tokens, output tokens, cost in micro-USD.
+fn usage_at(row: &Row<'_>, first: usize) -> Result<Usage, Error> {
+    Ok(Usage {
+        input_tokens: u64_of(row.get(first).map_err(db)?, "token count")?,
+        output_tokens: u64_of(row.get(first + 1).map_err(db)?, "token count")?,
+        cost_micro_usd: u64_of(row.get(first + 2).map_err(db)?, "cost")?,
     })
 }
 
@@ -286,8 +297,8 @@ pub(crate) fn read_journal(
 }
 
 const STEP_SELECT: &str = "SELECT s.step_key, s.status, s.attempts, s.input, s.output, s.error, \
-     s.logs, s.started_ms, s.finished_ms, s.duration_ms, s.cache_hit, s.idempotency_key \
-     FROM runs r JOIN steps s ON s.run_key = r.key WHERE r.id = ?1 AND r.workspace = ?2";
+     s.logs, s.started_ms, s.finished_ms, s.duration_ms, s.cache_hit, s.idempotency_key, \
+     s.input_tokens, s.output_tokens, s.cost_micro_usd FROM runs r JOIN steps s ON s.run_key = r.key WHERE r.id = ?1 AND r.workspace = ?2";
 
 fn step_from_row(row: &Row<'_>) -> Result<StepRecord, Error> {
     let status: String = row.get(1).map_err(db)?;
@@ -306,6 +317,7 @@ fn step_from_row(row: &Row<'_>) -> Result<StepRecord, Error> {
         duration_ms: row.get(9).map_err(db)?,
         cache_hit: row.get::<_, i64>(10).map_err(db)? != 0,
         idempotency_key: row.get(11).map_err(db)?,
+        usage: usage_at(row, 12)?,
     })
 }
 
@@ -429,6 +441,24 @@ pub(crate) fn schema_version(conn: &Connection) -> Result<u32, Error> {
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(db)?;
     u32_of(version, "schema version")
+}
+
+/// Counts what `write::claim` would take with no limit (the same predicate).
+pub(crate) fn queue_depth(conn: &Connection, now_ms: i64) -> Result<u64, Error> {
+    let count: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM runs r \
+             WHERE r.status IN ('queued', 'running', 'waiting') \
+               AND (r.lease_owner IS NULL OR r.lease_expires_ms <= ?1) \
+               AND (r.status != 'waiting' \
+                 OR r.cancel_requested_ms IS NOT NULL \
+                 OR EXISTS (SELECT 1 FROM timers t WHERE t.run_key = r.key AND t.due_ms <= ?1) \
+                 OR EXISTS (SELECT 1 FROM signals s WHERE s.run_key = r.key))",
+        )
+        .map_err(db)?
+        .query_row(params![now_ms], |row| row.get(0))
+        .map_err(db)?;
+    u64_of(count, "count")
 }
 
 pub(crate) fn next_timer_due(conn: &Connection) -> Result<Option<i64>, Error> {

@@ -11,7 +11,8 @@ use aion_store::payload::{decode, encode};
 use aion_store::{Error, JournalRecord};
 use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
-use crate::{Durability, chunk, db};
+use crate::{Durability, db};
+use aion_store::chunk;
 
 /// Our marker in the SQLite header (`PRAGMA application_id`): "AION" in ASCII.
 pub const APPLICATION_ID: i32 = 0x4149_4F4E;
@@ -58,6 +59,10 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         sql: include_str!("migrations/0008_credentials.sql"),
+        convert: None,
+    },
+    Migration {
+        sql: include_str!("migrations/0009_usage.sql"),
         convert: None,
     },
 ];

@@ -11,7 +11,8 @@ use aion_store::{
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
-use crate::{chunk, db, read};
+use crate::{db, read};
+use aion_store::chunk;
 
 fn to_i64(value: u64, what: &str) -> Result<i64, Error> {
     i64::try_from(value).map_err(|_| Error::InvalidArgument(format!("{what} out of range")))
@@ -263,8 +264,20 @@ pub(crate) struct EncodedRunUpdate {
     error: Option<Vec<u8>>,
     started_ms: Option<i64>,
     finished_ms: Option<i64>,
+    /// Input tokens, output tokens, cost (integers as SQLite stores them).
+    usage: Option<[i64; 3]>,
     /// The new status ends the run (and so its lease, when committed).
     terminal: bool,
+}
+
+/// A usage as three SQLite integers (saturating at `i64::MAX`).
+fn usage_columns(usage: &aion_store::Usage) -> [i64; 3] {
+    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    [
+        int(usage.input_tokens),
+        int(usage.output_tokens),
+        int(usage.cost_micro_usd),
+    ]
 }
 
 impl EncodedRunUpdate {
@@ -275,6 +288,7 @@ impl EncodedRunUpdate {
             error: update.error.as_ref().map(encode_json).transpose()?,
             started_ms: update.started_ms,
             finished_ms: update.finished_ms,
+            usage: update.usage.as_ref().map(usage_columns),
             terminal: update.status.is_some_and(|s| s.is_terminal()),
         })
     }
@@ -284,7 +298,9 @@ fn apply_run_update(conn: &Connection, key: i64, update: &EncodedRunUpdate) -> R
     conn.prepare_cached(
         "UPDATE runs SET status = coalesce(?2, status), output = coalesce(?3, output), \
          error = coalesce(?4, error), started_ms = coalesce(?5, started_ms), \
-         finished_ms = coalesce(?6, finished_ms) WHERE key = ?1",
+         finished_ms = coalesce(?6, finished_ms), input_tokens = coalesce(?7, input_tokens), \
+         output_tokens = coalesce(?8, output_tokens), \
+         cost_micro_usd = coalesce(?9, cost_micro_usd) WHERE key = ?1",
     )
     .map_err(db)?
     .execute(params![
@@ -294,6 +310,9 @@ fn apply_run_update(conn: &Connection, key: i64, update: &EncodedRunUpdate) -> R
         update.error,
         update.started_ms,
         update.finished_ms,
+        update.usage.map(|u| u[0]),
+        update.usage.map(|u| u[1]),
+        update.usage.map(|u| u[2]),
     ])
     .map_err(db)?;
     Ok(())
@@ -391,6 +410,7 @@ struct EncodedStep {
     duration_ms: Option<i64>,
     cache_hit: bool,
     idempotency_key: Option<String>,
+    usage: [i64; 3],
 }
 
 /// The journal records of one commit, packed by [`chunk::pack`] and encoded.
@@ -458,6 +478,7 @@ impl EncodedCommit {
                 duration_ms: step.duration_ms,
                 cache_hit: step.cache_hit,
                 idempotency_key: step.idempotency_key,
+                usage: usage_columns(&step.usage),
                 step_key: step.step_key,
             });
         }
@@ -535,13 +556,16 @@ pub(crate) fn commit(conn: &Connection, request: &EncodedCommit) -> Result<Commi
         let mut upsert = conn
             .prepare_cached(
                 "INSERT INTO steps (run_key, step_key, status, attempts, input, output, \
-                 error, logs, started_ms, finished_ms, duration_ms, cache_hit, idempotency_key) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                 error, logs, started_ms, finished_ms, duration_ms, cache_hit, idempotency_key, \
+                 input_tokens, output_tokens, cost_micro_usd) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
                  ON CONFLICT (run_key, step_key) DO UPDATE SET status = excluded.status, \
                  attempts = excluded.attempts, input = excluded.input, output = excluded.output, \
                  error = excluded.error, logs = excluded.logs, started_ms = excluded.started_ms, \
                  finished_ms = excluded.finished_ms, duration_ms = excluded.duration_ms, \
-                 cache_hit = excluded.cache_hit, idempotency_key = excluded.idempotency_key",
+                 cache_hit = excluded.cache_hit, idempotency_key = excluded.idempotency_key, \
+                 input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, \
+                 cost_micro_usd = excluded.cost_micro_usd",
             )
             .map_err(db)?;
         for step in &request.steps {
@@ -560,6 +584,9 @@ pub(crate) fn commit(conn: &Connection, request: &EncodedCommit) -> Result<Commi
                     step.duration_ms,
                     i64::from(step.cache_hit),
                     step.idempotency_key,
+                    step.usage[0],
+                    step.usage[1],
+                    step.usage[2],
                 ])
                 .map_err(db)?;
         }

@@ -346,6 +346,7 @@ async fn version_1_databases_migrate_with_their_data() {
     let receipt = store
         .commit(CommitRequest {
             steps: vec![aion_store::StepRecord {
+                usage: Default::default(),
                 step_key: "next".to_owned(),
                 ..step.clone()
             }],

@@ -31,6 +31,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub mod accounts;
+pub mod chunk;
 pub mod conformance;
 pub mod credentials;
 mod error;
@@ -222,6 +223,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The earliest due instant of a timer of a waiting run, in any workspace: how long an
     /// idle worker may sleep before claiming again.
     fn next_timer_due(&self) -> BoxFuture<'_, Result<Option<i64>>>;
+
+    /// The queue depth: how many runs, in every workspace, a worker could claim at `now_ms`
+    /// (exactly the runs [`Store::claim`] would hand out with no limit): queued runs, runs
+    /// whose lease expired, and waiting runs with a due timer, a signal or a cancellation.
+    fn queue_depth(&self, now_ms: i64) -> BoxFuture<'_, Result<u64>>;
 
     /// Delivers a signal to a run, kept until a commit consumes it.
     fn send_signal<'a>(

@@ -10,6 +10,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use aion_types::Usage;
+
 use crate::Error;
 
 /// The workspace that exists after migrations.
@@ -280,6 +282,9 @@ pub struct Run {
     pub cancel_requested_ms: Option<i64>,
     /// Why, as the requester said.
     pub cancel_reason: Option<String>,
+    /// What its steps consumed from metered services (tokens, cost).
+    #[serde(default)]
+    pub usage: Usage,
 }
 
 impl Run {
@@ -308,6 +313,8 @@ pub struct RunUpdate {
     pub started_ms: Option<i64>,
     /// The finish instant.
     pub finished_ms: Option<i64>,
+    /// The run's usage so far (a total, not an increment).
+    pub usage: Option<Usage>,
 }
 
 /// Which runs [`crate::Store::list_runs`] returns.
@@ -471,6 +478,9 @@ pub struct StepRecord {
     pub cache_hit: bool,
     /// The idempotency key handed to side-effecting nodes.
     pub idempotency_key: Option<String>,
+    /// What its attempts consumed from metered services.
+    #[serde(default)]
+    pub usage: Usage,
 }
 
 /// A timer armed for a run.

@@ -8,6 +8,8 @@ pub mod duration;
 pub mod id;
 pub mod schema;
 pub mod text;
+pub mod usage;
 
 pub use codes::{Code, Severity};
 pub use duration::Duration;
+pub use usage::Usage;

@@ -79,6 +79,7 @@ async fn setup_with(yaml: String, input: serde_json::Value) -> Bench {
             .await
             .unwrap();
     let rt = Runtime::new(Parts {
+        spans: None,
         vars: None,
         store: Arc::new(store),
         catalog: aion_nodes::catalog(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aion_engine::{CacheRequest, StepError};
 use aion_node_sdk::{Context, Execution, LogLevel, LogSink};
+use aion_store::Usage;
 use aion_store::{CachePut, LogLine};
 use serde_json::Value;
 
@@ -16,6 +17,7 @@ use crate::{Clock, Runtime};
 pub(crate) struct Logs {
     clock: Arc<dyn Clock>,
     lines: Mutex<Vec<LogLine>>,
+    usage: Mutex<Usage>,
 }
 
 impl Logs {
@@ -23,6 +25,7 @@ impl Logs {
         Arc::new(Logs {
             clock,
             lines: Mutex::new(Vec::new()),
+            usage: Mutex::new(Usage::ZERO),
         })
     }
 
@@ -30,6 +33,14 @@ impl Logs {
         self.lines
             .lock()
             .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+
+    /// What the attempt reported consuming, and forgets it.
+    pub(crate) fn take_usage(&self) -> Usage {
+        self.usage
+            .lock()
+            .map(|mut u| std::mem::take(&mut *u))
             .unwrap_or_default()
     }
 }
@@ -51,6 +62,12 @@ impl LogSink for Logs {
             });
         }
     }
+
+    fn usage(&self, usage: Usage) {
+        if let Ok(mut total) = self.usage.lock() {
+            *total = total.plus(usage);
+        }
+    }
 }
 
 /// What the worker needs to run one attempt.
@@ -65,6 +82,8 @@ pub(crate) struct Attempt {
     pub idempotency_key: String,
     pub timeout_ms: Option<u64>,
     pub cache: Option<CacheRequest>,
+    /// The W3C `traceparent` for this attempt's span, when the run has a trace id.
+    pub traceparent: Option<String>,
 }
 
 /// The result of one attempt.
@@ -73,6 +92,8 @@ pub(crate) struct Done {
     pub result: Result<(Value, Option<String>), StepError>,
     pub cache_hit: bool,
     pub cache_put: Option<CachePut>,
+    /// What the attempt consumed from metered services.
+    pub usage: Usage,
 }
 
 /// Runs one attempt to its end; never panics, whatever the node does.
@@ -88,10 +109,11 @@ pub(crate) async fn run(rt: Arc<Runtime>, attempt: Attempt, logs: Arc<Logs>) -> 
             result: Ok((value, None)),
             cache_hit: true,
             cache_put: None,
+            usage: Usage::ZERO,
         };
     }
     let timeout = attempt.timeout_ms.map(Duration::from_millis);
-    let result = execute(&rt, &attempt, logs, timeout).await;
+    let result = execute(&rt, &attempt, Arc::clone(&logs), timeout).await;
     let result = result.and_then(|out| bounded(&rt, out));
     let cache_put = match (&attempt.cache, &result) {
         (Some(cache), Ok((value, _))) => serde_json::to_vec(value).ok().map(|bytes| CachePut {
@@ -107,6 +129,7 @@ pub(crate) async fn run(rt: Arc<Runtime>, attempt: Attempt, logs: Arc<Logs>) -> 
         result,
         cache_hit: false,
         cache_put,
+        usage: logs.take_usage(),
     }
 }
 
@@ -160,6 +183,7 @@ pub(crate) fn compute(
         result: compute_unbounded(node, attempt, logs).and_then(|out| bounded(rt, out)),
         cache_hit: false,
         cache_put: None,
+        usage: logs.take_usage(),
     }
 }
 
@@ -177,6 +201,7 @@ fn compute_unbounded(
         config: &attempt.config,
         credential: None,
         log: logs,
+        traceparent: attempt.traceparent.as_deref(),
     };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.compute(ctx))) {
         Ok(result) => result.map(|out| (out.value, out.port)).map_err(step_error),
@@ -248,6 +273,7 @@ async fn execute(
                     config: &attempt.config,
                     credential: None,
                     log,
+                    traceparent: attempt.traceparent.as_deref(),
                 };
                 let result = node.execute(ctx).await;
                 if crate::failpoints::hit(crate::failpoints::MID_NODE).is_err() {

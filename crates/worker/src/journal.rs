@@ -81,5 +81,6 @@ pub fn history(record: &EngineRecord, logs: Vec<LogLine>) -> StepRecord {
         duration_ms,
         cache_hit: record.cache_hit,
         idempotency_key: Some(record.idempotency_key.clone()),
+        usage: record.usage,
     }
 }

@@ -18,6 +18,7 @@ pub mod failpoints;
 mod invoke;
 pub mod journal;
 mod runs;
+pub mod trace;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -152,6 +153,7 @@ pub struct Runtime {
     observer: Arc<dyn Observer>,
     config: Config,
     vars: Option<Arc<dyn aion_store::Accounts>>,
+    spans: Option<Arc<dyn trace::SpanSink>>,
     plans: Mutex<BTreeMap<String, Arc<CompiledPlan>>>,
     /// Flow versions this runtime stored or found, by workspace, flow id and plan hash.
     versions: Mutex<BTreeMap<(String, String, String), u32>>,
@@ -186,6 +188,8 @@ pub struct Parts {
     /// Where workspace variables (`vars` in expressions) come from, read when a run starts;
     /// `None`: runs see no variables.
     pub vars: Option<Arc<dyn aion_store::Accounts>>,
+    /// Where finished run and step spans go (OTLP export); `None`: no spans are built.
+    pub spans: Option<Arc<dyn trace::SpanSink>>,
 }
 
 impl Runtime {
@@ -201,6 +205,7 @@ impl Runtime {
             observer: parts.observer,
             config: parts.config,
             vars: parts.vars,
+            spans: parts.spans,
             plans: Mutex::new(BTreeMap::new()),
             versions: Mutex::new(BTreeMap::new()),
             waiting_parents: Mutex::new(BTreeMap::new()),

@@ -92,6 +92,7 @@ async fn runtime(dir: &Path, worker_id: &str, lease_ms: i64) -> Arc<Runtime> {
         .await
         .unwrap();
     Runtime::new(Parts {
+        spans: None,
         vars: None,
         store: Arc::new(store),
         catalog: catalog(),

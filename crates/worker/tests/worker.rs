@@ -26,6 +26,24 @@ impl Execute for Big {
     }
 }
 
+/// Reports what an LLM call would: usage on every attempt, a retryable failure on the first.
+struct Metered;
+impl Execute for Metered {
+    fn execute<'a>(&'a self, ctx: Context<'a>) -> BoxFuture<'a, Result<Output, NodeError>> {
+        Box::pin(async move {
+            ctx.log.usage(aion_store::Usage {
+                input_tokens: 100,
+                output_tokens: 20,
+                cost_micro_usd: 1_500,
+            });
+            if ctx.attempt == 1 {
+                return Err(NodeError::retryable("rate_limited", "try again"));
+            }
+            Ok(Output::new(json!(ctx.attempt)))
+        })
+    }
+}
+
 fn manifest(node_type: &str, execution: Execution) -> Manifest {
     Manifest {
         node_type: node_type.to_owned(),
@@ -51,6 +69,12 @@ fn catalog() -> Catalog {
         .register(manifest("test.big", Execution::Action(Arc::new(Big))))
         .unwrap();
     catalog
+        .register(manifest(
+            "test.metered",
+            Execution::Action(Arc::new(Metered)),
+        ))
+        .unwrap();
+    catalog
 }
 
 async fn runtime(dir: &std::path::Path, worker_id: &str, lease_ms: i64) -> Arc<Runtime> {
@@ -71,6 +95,7 @@ async fn runtime_with(dir: &std::path::Path, config: Config) -> Arc<Runtime> {
         .await
         .unwrap();
     Runtime::new(Parts {
+        spans: None,
         vars: None,
         store: Arc::new(store),
         catalog: catalog(),
@@ -170,6 +195,76 @@ output:
   side: "{{ steps.side.output }}"
 "#;
 
+/// Usage reported by nodes is summed per step (every attempt, the failed one too) and per run,
+/// stored, and journaled so that a replay rebuilds the same totals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_is_summed_per_step_and_run_and_survives_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), "w1", 30_000).await;
+    let id = start(
+        &rt,
+        r##"
+aion: 1
+id: metered
+nodes:
+  - id: ask
+    type: test.metered
+    retry: { max_attempts: 2, backoff: fixed, initial: 1ms }
+  - { id: ask_again, type: test.metered, retry: { max_attempts: 2, backoff: fixed, initial: 1ms } }
+edges:
+  - { from: ask, to: ask_again }
+"##,
+        json!({}),
+    )
+    .await;
+    let run = drive(&rt, &id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let per_step = aion_store::Usage {
+        input_tokens: 200,
+        output_tokens: 40,
+        cost_micro_usd: 3_000,
+    };
+    assert_eq!(
+        run.usage,
+        per_step.plus(per_step),
+        "two steps, two attempts each"
+    );
+    let stored = rt
+        .store()
+        .get_run(DEFAULT_WORKSPACE, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.usage, run.usage, "the run row keeps the total");
+    let step = rt
+        .store()
+        .get_step(DEFAULT_WORKSPACE, &id, "ask")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(step.usage, per_step);
+    // Replaying the journal rebuilds the same totals.
+    let records = rt
+        .store()
+        .read_journal(DEFAULT_WORKSPACE, &id)
+        .await
+        .unwrap();
+    let events = aion_worker::journal::decode(&records).unwrap();
+    let flow = rt
+        .store()
+        .get_flow(
+            DEFAULT_WORKSPACE,
+            &stored.flow_id,
+            Some(stored.flow_version),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let plan = rt.compiled(&flow.plan, &flow.plan_hash).unwrap();
+    let state = aion_engine::RunState::replay(plan, Arc::default(), events);
+    assert_eq!(state.usage(), run.usage);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_runs_run_concurrently_through_the_worker_loop() {
     let dir = tempfile::tempdir().unwrap();
@@ -244,6 +339,7 @@ edges:
             at_ms: 2,
         },
         aion_engine::Event::StepSucceeded {
+            usage: Default::default(),
             key: key(0),
             attempt: 1,
             output: json!({ "level": "info", "message": "a" }),

@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use aion_expr::{Scope, StepState};
 use aion_plan::{Backoff, Step, Template as PlanTemplate};
+use aion_types::Usage;
 use serde_json::{Map, Value};
 
 use crate::model::{
@@ -175,6 +176,8 @@ struct Inner {
     buffered: BTreeMap<String, VecDeque<Value>>,
     /// `StartChildRun` actions of children still awaited, to re-send after a crash.
     children: BTreeMap<StepKey, Action>,
+    /// What the run's steps consumed from metered services, all attempts together.
+    usage: Usage,
 }
 
 /// The state of one run: the compiled plan, the run's metadata and one record per step
@@ -230,6 +233,7 @@ impl RunState {
                 waiting: BTreeMap::new(),
                 buffered: BTreeMap::new(),
                 children: BTreeMap::new(),
+                usage: Usage::ZERO,
             },
             queue: VecDeque::new(),
             actions: Vec::new(),
@@ -269,6 +273,12 @@ impl RunState {
     /// The run's input after defaults, once started.
     pub fn inputs(&self) -> Option<&Value> {
         self.inner.run.as_ref().map(|r| &*r.inputs)
+    }
+
+    /// What the run's steps consumed from metered services (tokens, cost), every attempt
+    /// counted, also those that failed.
+    pub fn usage(&self) -> Usage {
+        self.inner.usage
     }
 
     /// The run's output, once it succeeded.
@@ -409,9 +419,11 @@ impl RunState {
                 output,
                 port,
                 cache_hit,
+                usage,
                 at_ms,
             } => {
                 self.touched.push(key.clone());
+                self.add_usage(&key, usage);
                 if let Some(record) = self.inner.steps.get_mut(&key)
                     && record.status == StepStatus::Running
                     && record.attempts == attempt
@@ -436,8 +448,12 @@ impl RunState {
                 key,
                 attempt,
                 error,
+                usage,
                 at_ms,
-            } => self.on_step_failed(key, attempt, error, at_ms),
+            } => {
+                self.add_usage(&key, usage);
+                self.on_step_failed(key, attempt, error, at_ms);
+            }
             Event::TimerFired { timer, .. } => self.on_timer(timer),
             Event::SignalReceived { name, payload, .. } => self.on_signal(name, payload),
             Event::ChildRunFinished { key, result, .. } => {
@@ -684,6 +700,18 @@ impl RunState {
         }
     }
 
+    /// Counts what an attempt consumed, on its step and on the run, whether or not its result
+    /// is accepted: the cost was incurred either way.
+    fn add_usage(&mut self, key: &StepKey, usage: Usage) {
+        if usage.is_zero() {
+            return;
+        }
+        if let Some(record) = self.inner.steps.get_mut(key) {
+            record.usage = record.usage.plus(usage);
+            self.inner.usage = self.inner.usage.plus(usage);
+        }
+    }
+
     fn new_record(&self, key: &StepKey, step: &Step, status: StepStatus) -> StepRecord {
         let display = self.plan.display(key);
         let run_id = self.inner.run.as_ref().map_or("", |r| r.run_id.as_str());
@@ -706,6 +734,7 @@ impl RunState {
             cache_hit: false,
             cache: None,
             fencing: 0,
+            usage: Usage::ZERO,
         }
     }
 }

@@ -223,6 +223,7 @@ mod tests {
             config: &config,
             credential: None,
             log: sink,
+            traceparent: None,
         };
         node.compute(ctx)
     }

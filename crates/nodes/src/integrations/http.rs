@@ -86,6 +86,9 @@ const BODY_EXCERPT_BYTES: usize = 2048;
 /// The header that carries the step's idempotency key.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
+/// The W3C Trace Context header that carries the run's trace to the called service.
+const TRACEPARENT: &str = "traceparent";
+
 /// The `http.request` action: builds the request from the resolved config and sends it through
 /// the shared guarded client.
 #[derive(Debug)]
@@ -231,6 +234,13 @@ impl HttpRequest {
                 )
             })?;
             headers.insert(HeaderName::from_static(IDEMPOTENCY_KEY), value);
+        }
+        // The run's trace goes on to the service, unless the flow sets its own.
+        if let Some(traceparent) = ctx.traceparent
+            && !headers.contains_key(TRACEPARENT)
+            && let Ok(value) = HeaderValue::from_str(traceparent)
+        {
+            headers.insert(HeaderName::from_static(TRACEPARENT), value);
         }
         let mut request = self
             .client

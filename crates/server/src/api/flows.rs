@@ -142,8 +142,12 @@ struct Compiled {
     format: FlowFormat,
 }
 
-/// Compiles a document; 422 with every diagnostic when it has errors.
-async fn compile(state: &AppState, body: SaveFlow) -> Result<Compiled, ApiError> {
+/// Runs the compiler on a document, on the blocking pool: its output, the text back, and the
+/// syntax it was read as.
+pub(super) async fn run_compiler(
+    state: &AppState,
+    body: SaveFlow,
+) -> Result<(aion_compiler::Output, String, DocFormat), ApiError> {
     let format = body.format.unwrap_or_else(|| {
         if body.document.trim_start().starts_with('{') {
             DocFormat::Json
@@ -163,6 +167,12 @@ async fn compile(state: &AppState, body: SaveFlow) -> Result<Compiled, ApiError>
     })
     .await
     .map_err(|e| ApiError::internal(&e))?;
+    Ok((output, text, format))
+}
+
+/// Compiles a document; 422 with every diagnostic when it has errors.
+async fn compile(state: &AppState, body: SaveFlow) -> Result<Compiled, ApiError> {
+    let (output, text, format) = run_compiler(state, body).await?;
     let Some(plan) = output.plan else {
         let errors = output
             .diagnostics

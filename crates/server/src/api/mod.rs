@@ -3,6 +3,7 @@
 //! needs a [`Caller`].
 
 mod access;
+mod catalog;
 mod credentials;
 mod flows;
 mod runs;
@@ -50,7 +51,7 @@ pub fn router(state: AppState) -> Router {
             "/hooks/{workspace}/{*path}",
             axum::routing::post(crate::hooks::hook),
         )
-        .fallback(not_found)
+        .fallback(crate::studio::serve)
         // Bodies are read by extractors that answer a body over the limit with a problem (413).
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(|_panic| {
@@ -147,6 +148,7 @@ fn served_document(document: OpenApi) -> serde_json::Value {
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(flows::routes())
+        .merge(catalog::routes())
         .merge(runs::routes())
         .merge(session::routes())
         .merge(access::routes())
@@ -187,7 +189,7 @@ fn finish_document(mut document: OpenApi) -> OpenApi {
     document
 }
 
-async fn not_found() -> ApiError {
+pub(crate) async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "no_route",

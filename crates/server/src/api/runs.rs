@@ -64,6 +64,29 @@ pub struct RunOut {
     pub parent_run_id: Option<String>,
     /// The run it retries.
     pub retry_of: Option<String>,
+    /// What its steps consumed from metered services (zero until a step reports usage).
+    pub usage: UsageOut,
+}
+
+/// Tokens and cost consumed from metered services (LLMs).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct UsageOut {
+    /// Tokens sent to models.
+    pub input_tokens: u64,
+    /// Tokens models produced.
+    pub output_tokens: u64,
+    /// The cost in US dollars.
+    pub cost_usd: f64,
+}
+
+impl From<aion_store::Usage> for UsageOut {
+    fn from(usage: aion_store::Usage) -> Self {
+        UsageOut {
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cost_usd: usage.cost_usd(),
+        }
+    }
 }
 
 impl From<Run> for RunOut {
@@ -86,6 +109,7 @@ impl From<Run> for RunOut {
             trace_id: run.trace_id,
             parent_run_id: run.parent_run_id,
             retry_of: run.retry_of,
+            usage: run.usage.into(),
         }
     }
 }
@@ -159,6 +183,8 @@ pub struct StepOut {
     pub cache_hit: bool,
     /// The idempotency key the node received.
     pub idempotency_key: Option<String>,
+    /// What its attempts consumed from metered services.
+    pub usage: UsageOut,
 }
 
 impl From<StepRecord> for StepOut {
@@ -180,6 +206,7 @@ impl From<StepRecord> for StepOut {
             duration_ms: step.duration_ms,
             cache_hit: step.cache_hit,
             idempotency_key: step.idempotency_key,
+            usage: step.usage.into(),
         }
     }
 }

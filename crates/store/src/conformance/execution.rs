@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     BoxFuture, CachePut, CommitReceipt, CommitRequest, ErrorKind, LogLine, RunFilter, RunStatus,
-    RunUpdate, StepRecord, StepStatus, TimerOp,
+    RunUpdate, StepRecord, StepStatus, TimerOp, Usage,
 };
 
 fn step(key: &str, status: StepStatus, output: Option<serde_json::Value>) -> StepRecord {
@@ -32,6 +32,7 @@ fn step(key: &str, status: StepStatus, output: Option<serde_json::Value>) -> Ste
         duration_ms: Some(3),
         cache_hit: false,
         idempotency_key: Some(format!("idem-{key}")),
+        usage: Usage::ZERO,
     }
 }
 
@@ -274,6 +275,73 @@ pub async fn step_records_upsert(backend: &dyn Backend) -> Outcome {
         store.get_step(WS, &run.id, "zz").await?,
         None,
         "missing step"
+    );
+    Ok(())
+}
+
+/// Usage (tokens, cost) is kept per step and per run as written, totals replacing totals;
+/// a commit without a usage keeps the run's, and values beyond `i64` do not fail a commit.
+pub async fn usage_is_kept_on_steps_and_runs(backend: &dyn Backend) -> Outcome {
+    let store = backend.fresh().await?;
+    let (run, lease) = claimed_run(&*store, 100).await?;
+    ensure_eq!(run.usage, Usage::ZERO, "a new run has consumed nothing");
+    let mut a = step("a", StepStatus::Succeeded, Some(json!(1)));
+    a.usage = Usage {
+        input_tokens: 120,
+        output_tokens: 30,
+        cost_micro_usd: 2_250,
+    };
+    store
+        .commit(CommitRequest {
+            steps: vec![a.clone()],
+            run_update: Some(RunUpdate {
+                usage: Some(a.usage),
+                ..RunUpdate::default()
+            }),
+            ..commit(&run, lease.epoch, vec![record(1, b"a")])
+        })
+        .await?;
+    ensure_eq!(
+        store.get_step(WS, &run.id, "a").await?,
+        Some(a.clone()),
+        "step usage"
+    );
+    let total = a.usage.plus(a.usage);
+    store
+        .commit(CommitRequest {
+            run_update: Some(RunUpdate {
+                usage: Some(total),
+                ..RunUpdate::default()
+            }),
+            ..commit(&run, lease.epoch, vec![record(2, b"b")])
+        })
+        .await?;
+    store
+        .commit(CommitRequest {
+            run_update: Some(RunUpdate {
+                status: Some(RunStatus::Waiting),
+                ..RunUpdate::default()
+            }),
+            ..commit(&run, lease.epoch, vec![record(3, b"c")])
+        })
+        .await?;
+    ensure_eq!(
+        store.get_run(WS, &run.id).await?.map(|r| r.usage),
+        Some(total),
+        "the latest total, kept by a commit without one"
+    );
+    let mut huge = step("huge", StepStatus::Succeeded, None);
+    huge.usage.output_tokens = u64::MAX;
+    store
+        .commit(CommitRequest {
+            steps: vec![huge],
+            ..commit(&run, lease.epoch, vec![record(4, b"d")])
+        })
+        .await?;
+    let read = store.get_step(WS, &run.id, "huge").await?;
+    ensure!(
+        read.is_some_and(|s| s.usage.output_tokens >= i64::MAX as u64),
+        "an out-of-range count is stored saturated"
     );
     Ok(())
 }

@@ -42,7 +42,18 @@ pub async fn lease_expiry_lets_another_worker_claim(backend: &dyn Backend) -> Ou
         )
         .await?;
 
+    ensure_eq!(
+        store.queue_depth(10).await?,
+        3,
+        "three queued runs wait for a worker; a finished one does not"
+    );
     let a = store.claim(claim("a", 2, 1_000, 10)).await?;
+    ensure_eq!(store.queue_depth(10).await?, 1, "held runs are not waiting");
+    ensure_eq!(
+        store.queue_depth(1_010).await?,
+        3,
+        "runs whose lease expired wait again"
+    );
     let got: Vec<(&str, u64, i64)> = a
         .iter()
         .map(|l| (l.run_id.as_str(), l.epoch, l.expires_ms))
@@ -188,6 +199,16 @@ pub async fn waiting_runs_wake_on_due_timers(backend: &dyn Backend) -> Outcome {
         store.next_timer_due().await?,
         Some(5_000),
         "the next due timer"
+    );
+    ensure_eq!(
+        store.queue_depth(4_999).await?,
+        0,
+        "a waiting run without a due timer is not in the queue"
+    );
+    ensure_eq!(
+        store.queue_depth(5_000).await?,
+        1,
+        "its due timer puts it there"
     );
     ensure!(
         store.claim(claim("w", 10, 1_000, 4_999)).await?.is_empty(),

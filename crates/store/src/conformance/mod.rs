@@ -155,6 +155,7 @@ macro_rules! conformance_tests {
             commit_refuses_seq_gaps_and_duplicates,
             commit_is_all_or_nothing,
             step_records_upsert,
+            usage_is_kept_on_steps_and_runs,
             compressed_payloads_round_trip,
             lease_expiry_lets_another_worker_claim,
             waiting_runs_wake_on_due_timers,

@@ -22,7 +22,8 @@ impl Driver {
             plan_hash: flow.plan_hash,
             input,
             trigger: Value::Null,
-            trace_id: None,
+            // A child run joins its parent's trace.
+            trace_id: self.row.trace_id.clone(),
             parent_run_id: Some(self.run_id.clone()),
             retry_of: None,
             status: RunStatus::Queued,

@@ -403,6 +403,11 @@ impl Driver {
                     metrics::histogram!("aion_run_duration_seconds", "status" => status)
                         .record(seconds);
                 }
+                if let Some(sink) = &self.rt.spans
+                    && let Some(span) = crate::trace::run_span(&self.row)
+                {
+                    sink.export(span);
+                }
                 return Ok(Outcome::Finished(Box::new(self.row.clone())));
             }
             let stopping = self.rt.is_shutting_down();
@@ -632,6 +637,7 @@ impl Driver {
         let at_ms = self.rt.now_ms();
         let event = match done.result {
             Ok((output, port)) => Event::StepSucceeded {
+                usage: done.usage,
                 key: key.clone(),
                 attempt,
                 output,
@@ -640,6 +646,7 @@ impl Driver {
                 at_ms,
             },
             Err(error) => Event::StepFailed {
+                usage: done.usage,
                 key: key.clone(),
                 attempt,
                 error,
@@ -749,7 +756,16 @@ impl Driver {
                         attempt,
                     });
                 }
+                // Steps that may call out carry the run's trace on to the services they call.
+                let traceparent = match (&pure, self.row.trace_id.as_deref()) {
+                    (None, Some(trace_id)) => crate::trace::traceparent(
+                        trace_id,
+                        crate::trace::step_span_id(&self.run_id, &self.state.plan().display(&key)),
+                    ),
+                    _ => None,
+                };
                 let spec = Attempt {
+                    traceparent,
                     workspace: self.workspace.clone(),
                     run_id: self.run_id.clone(),
                     step_id,
@@ -966,6 +982,10 @@ impl Driver {
                 json!({ "kind": error.kind, "message": error.message, "step": step, "details": error.details })
             });
         }
+        let usage = self.state.usage();
+        if usage != self.row.usage {
+            update.usage = Some(usage);
+        }
         if status != self.row_status || status.is_terminal() {
             update.status = Some(status);
             self.row_status = status;
@@ -1018,6 +1038,11 @@ impl Driver {
             out.push(history(record, logs));
             if before != Some(record.status) && record.status.is_finished() {
                 step_metrics(record);
+                if let Some(sink) = &self.rt.spans
+                    && let Some(span) = crate::trace::step_span(&self.row, record)
+                {
+                    sink.export(span);
+                }
             }
             if self.rt.observer.wants_steps()
                 && before != Some(record.status)
@@ -1138,6 +1163,9 @@ fn apply(row: &mut Run, update: RunUpdate) {
     }
     if update.finished_ms.is_some() {
         row.finished_ms = update.finished_ms;
+    }
+    if let Some(usage) = update.usage {
+        row.usage = usage;
     }
 }
 

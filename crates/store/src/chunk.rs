@@ -1,7 +1,8 @@
 //! Packed journal chunks: all journal records of one commit (contiguous seqs) stored as one
-//! `journal` row, so the writer inserts one row per commit instead of one per record.
+//! journal row, so a backend inserts one row per commit instead of one per record. Every
+//! backend stores the same format, so data moves between them unchanged.
 //!
-//! Format 1, before [`aion_store::payload::encode`] (which compresses it above a size):
+//! Format 1, before [`crate::payload::encode`] (which compresses it above a size):
 //!
 //! ```text
 //! u8   format (1)
@@ -15,7 +16,7 @@
 //! whose records do not fill exactly that range is corrupt. Unpacking never panics and never
 //! indexes out of bounds: every malformed chunk is an [`Error::Corrupt`] saying what is wrong.
 
-use aion_store::{Error, JournalRecord};
+use crate::{Error, JournalRecord};
 
 /// The current (and only) chunk format.
 const FORMAT: u8 = 1;
@@ -30,7 +31,7 @@ fn length(len: usize, what: &str) -> Result<[u8; 4], Error> {
 }
 
 /// Packs `records` (contiguous seqs, in order) into one chunk.
-pub(crate) fn pack(records: &[JournalRecord]) -> Result<Vec<u8>, Error> {
+pub fn pack(records: &[JournalRecord]) -> Result<Vec<u8>, Error> {
     let size = records.iter().fold(1_usize, |size, r| {
         size.saturating_add(RECORD_OVERHEAD)
             .saturating_add(r.kind.len())
@@ -85,7 +86,7 @@ impl<'a> Reader<'a> {
 
 /// Unpacks a chunk holding seqs `first_seq..=last_seq` (as stored, hence `i64`), appending
 /// its records to `out` in seq order.
-pub(crate) fn unpack(
+pub fn unpack(
     first_seq: i64,
     last_seq: i64,
     chunk: &[u8],
