@@ -35,6 +35,10 @@ pub(crate) struct ServeArgs {
     /// The largest step output accepted, in bytes of JSON [default: 1048576].
     #[arg(long, value_name = "N", value_parser = store::parse_positive_bytes)]
     max_output_bytes: Option<usize>,
+    /// Keep the store in PostgreSQL (`postgres://user@host:5432/db`, also
+    /// `AION_DATABASE_URL`) instead of the data directory's SQLite file.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
     /// Log lines as JSON objects instead of text.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -66,6 +70,7 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         }),
         allow_loopback: args.allow_loopback,
         max_output_bytes: args.max_output_bytes,
+        database: args.database.clone(),
     };
     let default_dir = store::default_data_dir(args.xdg_data_home.as_deref(), args.home.as_deref());
     let loaded = match config::load(&flags, default_dir) {

@@ -259,3 +259,111 @@ fn configuration_errors_name_their_source_and_exit_2() {
         "{output:?}"
     );
 }
+
+/// The test database's URL (PostgreSQL on this machine, trust auth).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "tests read their database URL from the environment"
+)]
+fn test_database() -> String {
+    std::env::var("AION_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned())
+}
+
+/// Drops a test schema with `psql` (what the server created in it goes too).
+fn drop_schema(schema: &str) {
+    let _ = Command::new("psql")
+        .arg(test_database())
+        .args([
+            "-q",
+            "-c",
+            &format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
+        ])
+        .output();
+}
+
+/// `aion serve --database postgres://…` keeps everything in PostgreSQL: a second server on
+/// another data directory sees what the first stored. Bad and unreachable databases stop the
+/// server with a message that names the setting and never repeats the URL's password.
+#[test]
+fn the_server_keeps_its_store_in_postgres_when_told() {
+    let schema = format!("aion_test_serve_{}", std::process::id());
+    drop_schema(&schema);
+    let start = |data: &Path| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aion"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                &test_database(),
+            ])
+            .arg("--data-dir")
+            .arg(data)
+            .env_remove("AION_CONFIG")
+            .env("AION_DATABASE_SCHEMA", &schema)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines.next().expect("the server's log ended").unwrap();
+            if let Some(rest) = line.split("serving on http://").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        (child, addr)
+    };
+    let first = tempfile::tempdir().unwrap();
+    let (server, addr) = start(first.path());
+    assert_eq!(get(&addr, "/readyz", None), (200, "ready".to_owned()));
+    assert_eq!(
+        get(&addr, "/api/v1/setup", None),
+        (200, r#"{"needed":true}"#.to_owned())
+    );
+    let (status, body) = request(
+        &addr,
+        "POST",
+        "/api/v1/setup",
+        None,
+        Some(r#"{"email":"ada@example.com","password":"correct horse"}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(stop(server).status.success());
+    // Another data directory, the same database: the user is there.
+    let second = tempfile::tempdir().unwrap();
+    let (server, addr) = start(second.path());
+    assert_eq!(
+        get(&addr, "/api/v1/setup", None),
+        (200, r#"{"needed":false}"#.to_owned())
+    );
+    assert!(stop(server).status.success());
+    drop_schema(&schema);
+
+    let refused = |url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_aion"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", url])
+            .arg("--data-dir")
+            .arg(first.path())
+            .env_remove("AION_CONFIG")
+            .env_remove("AION_DATABASE_SCHEMA")
+            .output()
+            .unwrap()
+    };
+    let output = refused("mysql://ada:hunter2@127.0.0.1/test");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--database") && stderr.contains("not a PostgreSQL URL"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let output = refused("postgres://ada:hunter2@127.0.0.1:1/test");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("PostgreSQL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

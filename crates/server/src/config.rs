@@ -48,6 +48,11 @@ pub struct Config {
     /// The file holding the credential vault's master key (64 hex digits); `None`: the data
     /// directory's `master.key`, created on first start.
     pub master_key_file: Option<PathBuf>,
+    /// A PostgreSQL URL (`postgres://user@host:5432/db`): the store lives there instead of the
+    /// data directory's SQLite file (several servers and workers can share it). `None`: SQLite.
+    pub database_url: Option<String>,
+    /// The PostgreSQL schema holding the store (created if missing).
+    pub database_schema: String,
     /// Where run and step spans are exported (OTLP over HTTP with JSON, the collector's base
     /// URL such as `http://127.0.0.1:4318`); `None`: no export.
     pub otlp_endpoint: Option<String>,
@@ -68,6 +73,8 @@ impl Config {
             max_inflight_runs: 1024,
             cron_misfire_grace_ms: 3_600_000,
             master_key_file: None,
+            database_url: None,
+            database_schema: "public".to_owned(),
             otlp_endpoint: None,
         }
     }
@@ -88,6 +95,8 @@ pub struct Flags {
     pub allow_loopback: bool,
     /// `--max-output-bytes N`.
     pub max_output_bytes: Option<usize>,
+    /// `--database URL`.
+    pub database: Option<String>,
 }
 
 /// A configuration problem: where it is and what is wrong.
@@ -115,7 +124,33 @@ struct FileConfig {
     max_inflight_runs: Option<u64>,
     cron_misfire_grace_ms: Option<u64>,
     master_key_file: Option<PathBuf>,
+    database: Option<String>,
+    database_schema: Option<String>,
     otlp_endpoint: Option<String>,
+}
+
+/// A PostgreSQL URL; the message never repeats it (it may hold a password).
+fn database(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let scheme_ok = text.starts_with("postgres://") || text.starts_with("postgresql://");
+    let parsed = reqwest::Url::parse(text);
+    match parsed {
+        Ok(url) if scheme_ok && url.host_str().is_some_and(|h| !h.is_empty()) => {
+            Ok(text.to_owned())
+        }
+        Ok(_) if !scheme_ok => {
+            Err("is not a PostgreSQL URL (expected postgres://user@host:5432/database)".to_owned())
+        }
+        _ => Err("is not a valid URL (expected postgres://user@host:5432/database)".to_owned()),
+    }
+}
+
+/// A PostgreSQL schema name as the store accepts it.
+fn schema_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    aion_store_postgres::check_schema_name(name)
+        .map(|()| name.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// An OTLP collector's base URL: `http` or `https`, a host, no query; a trailing `/` is
@@ -160,6 +195,8 @@ const ENV_KEYS: &[&str] = &[
     "AION_CRON_MISFIRE_GRACE_MS",
     "AION_MASTER_KEY_FILE",
     "AION_OTLP_ENDPOINT",
+    "AION_DATABASE_URL",
+    "AION_DATABASE_SCHEMA",
     // Read by other parts of the binary.
     "AION_FAILPOINTS",
 ];
@@ -261,6 +298,13 @@ pub fn resolve(
     if let Some(path) = file.master_key_file.clone() {
         config.master_key_file = Some(path);
     }
+    if let Some(url) = &file.database {
+        config.database_url = Some(database(url).map_err(|m| err(file_source("database"), m))?);
+    }
+    if let Some(schema) = &file.database_schema {
+        config.database_schema =
+            schema_name(schema).map_err(|m| err(file_source("database_schema"), m))?;
+    }
     if let Some(url) = &file.otlp_endpoint {
         config.otlp_endpoint =
             Some(endpoint(url).map_err(|m| err(file_source("otlp_endpoint"), m))?);
@@ -275,6 +319,18 @@ pub fn resolve(
             ));
         }
         config.master_key_file = Some(PathBuf::from(v));
+    }
+    if let Some(v) = env_value("AION_DATABASE_URL") {
+        config.database_url = if v.trim().is_empty() {
+            None
+        } else {
+            // The value may hold a password: errors never repeat it.
+            Some(database(v).map_err(|m| err(from_env("AION_DATABASE_URL"), m))?)
+        };
+    }
+    if let Some(v) = env_value("AION_DATABASE_SCHEMA") {
+        config.database_schema =
+            schema_name(v).map_err(|m| err(from_env("AION_DATABASE_SCHEMA"), m))?;
     }
     if let Some(v) = env_value("AION_OTLP_ENDPOINT") {
         config.otlp_endpoint = if v.trim().is_empty() {
@@ -363,6 +419,9 @@ pub fn resolve(
     }
     if let Some(n) = flags.max_output_bytes {
         config.max_output_bytes = n;
+    }
+    if let Some(url) = &flags.database {
+        config.database_url = Some(database(url).map_err(|m| err("--database".to_owned(), m))?);
     }
     Ok(Loaded { config, warnings })
 }
@@ -464,6 +523,61 @@ mod tests {
         })
         .unwrap();
         assert_eq!(defaults.config.master_key_file, None);
+    }
+
+    #[test]
+    fn the_database_is_a_postgres_url_never_echoed() {
+        let read = |file: &'static str, env_pairs: &[(&str, &str)], flags: Flags| {
+            resolve(
+                &Flags {
+                    config_file: Some(PathBuf::from("aion.toml")),
+                    ..flags
+                },
+                &env(env_pairs),
+                Some(PathBuf::from("/data")),
+                with_file(file),
+            )
+        };
+        let loaded = read(
+            "database = \"postgres://aion@db:5432/aion\"\n",
+            &[],
+            Flags::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.config.database_url.as_deref(),
+            Some("postgres://aion@db:5432/aion")
+        );
+        assert_eq!(loaded.config.database_schema, "public");
+        let loaded = read(
+            "",
+            &[
+                ("AION_DATABASE_URL", "postgresql://a:secret@h/db"),
+                ("AION_DATABASE_SCHEMA", "tenant_1"),
+            ],
+            Flags::default(),
+        )
+        .unwrap();
+        assert_eq!(loaded.config.database_schema, "tenant_1");
+        let flag = Flags {
+            database: Some("postgres://flag@h/db".to_owned()),
+            ..Flags::default()
+        };
+        let loaded = read("", &[("AION_DATABASE_URL", "postgres://env@h/db")], flag).unwrap();
+        assert_eq!(
+            loaded.config.database_url.as_deref(),
+            Some("postgres://flag@h/db")
+        );
+        let error = read(
+            "",
+            &[("AION_DATABASE_URL", "mysql://u:hunter2@h/db")],
+            Flags::default(),
+        )
+        .unwrap_err();
+        assert!(error.source_name.contains("AION_DATABASE_URL"), "{error}");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        let error = read("database_schema = \"Bad-Name\"\n", &[], Flags::default()).unwrap_err();
+        assert!(error.source_name.contains("database_schema"), "{error}");
     }
 
     #[test]

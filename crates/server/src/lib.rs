@@ -35,10 +35,10 @@ pub use config::Config;
 /// A server failure at start-up or shutdown.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The data directory's store cannot be used.
-    #[error("cannot use the data directory {dir}: {reason}")]
+    /// The store cannot be used.
+    #[error("cannot use {dir}: {reason}")]
     Store {
-        /// The directory.
+        /// The data directory (`the data directory PATH`) or the PostgreSQL schema.
         dir: String,
         /// Why (newer schema, foreign file, ...).
         reason: String,
@@ -134,10 +134,49 @@ impl AppState {
     }
 }
 
+/// The store and the accounts, which one backend serves.
+pub type Stores = (Arc<dyn Store>, Arc<dyn Accounts>);
+
+/// Opens the configured store: PostgreSQL when a database URL is set, else the data
+/// directory's SQLite file.
+pub async fn open_stores(config: &Config) -> Result<Stores, ServeError> {
+    let Some(url) = &config.database_url else {
+        let store = Arc::new(open_store(config).await?);
+        return Ok((
+            Arc::clone(&store) as Arc<dyn Store>,
+            store as Arc<dyn Accounts>,
+        ));
+    };
+    let options = aion_store_postgres::PgOptions {
+        schema: config.database_schema.clone(),
+        ..aion_store_postgres::PgOptions::default()
+    };
+    let shown = format!("PostgreSQL schema `{}`", config.database_schema);
+    let store = aion_store_postgres::PgStore::connect(url, options)
+        .await
+        .map_err(|error| {
+            let reason = match error.kind() {
+                aion_store::ErrorKind::SchemaTooNew => format!(
+                    "it was written by a newer version of aion; upgrade aion to use it ({error})"
+                ),
+                aion_store::ErrorKind::NotAStore => {
+                    format!("it holds tables that are not aion's ({error})")
+                }
+                _ => error.to_string(),
+            };
+            ServeError::Store { dir: shown, reason }
+        })?;
+    let store = Arc::new(store);
+    Ok((
+        Arc::clone(&store) as Arc<dyn Store>,
+        store as Arc<dyn Accounts>,
+    ))
+}
+
 /// Opens the data directory's SQLite store, explaining refusals.
 pub async fn open_store(config: &Config) -> Result<SqliteStore, ServeError> {
     let dir = &config.data_dir;
-    let shown = dir.display().to_string();
+    let shown = format!("the data directory {}", dir.display());
     std::fs::create_dir_all(dir).map_err(|e| ServeError::Store {
         dir: shown.clone(),
         reason: format!("it cannot be created: {e}"),
@@ -201,7 +240,7 @@ impl Server {
     pub async fn start(config: Config) -> Result<Server, ServeError> {
         // Before anything records: a handle taken earlier would not reach the recorder.
         metrics::handle();
-        let store = Arc::new(open_store(&config).await?);
+        let (store, accounts) = open_stores(&config).await?;
         let vault = Arc::new(vault::Vault::open(&config)?);
         let catalog = if config.allow_loopback {
             let http = aion_http::HttpClient::new(aion_http::Policy::allowing_loopback())
@@ -227,8 +266,8 @@ impl Server {
         };
         let runtime = Runtime::new(Parts {
             spans,
-            store: Arc::clone(&store) as Arc<dyn Store>,
-            vars: Some(Arc::clone(&store) as Arc<dyn Accounts>),
+            store: Arc::clone(&store),
+            vars: Some(Arc::clone(&accounts)),
             catalog: catalog.clone(),
             clock: Arc::new(SystemClock),
             observer: Arc::new(Log),
@@ -240,8 +279,8 @@ impl Server {
         });
         let state = AppState {
             shared: Arc::new(Shared {
-                store: Arc::clone(&store) as Arc<dyn Store>,
-                accounts: store as Arc<dyn Accounts>,
+                store: Arc::clone(&store),
+                accounts,
                 runtime: Arc::clone(&runtime),
                 compiler: Arc::new(Compiler::new(catalog)),
                 vault,

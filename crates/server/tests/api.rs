@@ -414,6 +414,33 @@ async fn flows_are_versioned_and_updates_need_the_latest_version() {
     let (_, list) = h.get("/api/v1/flows", &key).await;
     assert_eq!(list["flows"][0]["id"], "hello");
     assert_eq!(list["flows"][0]["latest_version"], 2);
+    assert_eq!(list["flows"][0]["name"], "hello", "no name: the id");
+    assert_eq!(list["flows"][0]["last_run"], Value::Null);
+    // The list carries the latest version's labels and the last run's status.
+    let labelled = HELLO.replace(
+        "id: hello\n",
+        "id: hello\nname: Greeter\ndescription: Says hello\ntags: [demo, greet]\n",
+    );
+    let response = h
+        .client
+        .put(format!("{}/api/v1/flows/hello", h.base))
+        .bearer_auth(&key)
+        .header("if-match", "\"2\"")
+        .json(&json!({ "document": labelled }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, run) = h
+        .post("/api/v1/flows/hello/execute?wait=true", &key, json!({}))
+        .await;
+    let (_, list) = h.get("/api/v1/flows", &key).await;
+    let hello = &list["flows"][0];
+    assert_eq!(hello["name"], "Greeter", "{hello}");
+    assert_eq!(hello["description"], "Says hello");
+    assert_eq!(hello["tags"], json!(["demo", "greet"]));
+    assert_eq!(hello["last_run"]["id"], run["id"], "{hello}");
+    assert_eq!(hello["last_run"]["status"], "succeeded");
     h.stop().await;
 }
 
@@ -1365,6 +1392,9 @@ impl Harness {
 #[tokio::test]
 async fn setup_then_sessions_with_csrf_protection() {
     let h = start().await;
+    let (status, _, open) = h.call(Method::GET, "/api/v1/setup", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(open, json!({ "needed": true }));
     let (status, browser, body) = h
         .sign_in("setup", "Owner@Example.com", "correct horse")
         .await;
@@ -1381,12 +1411,19 @@ async fn setup_then_sessions_with_csrf_protection() {
         )
         .await;
     assert_problem(status, &body, StatusCode::CONFLICT, "already_set_up");
+    let (_, _, open) = h.call(Method::GET, "/api/v1/setup", None, None).await;
+    assert_eq!(open, json!({ "needed": false }));
 
     let (status, me) = h
         .browser_call(Method::GET, "/api/v1/me", &browser, false, None)
         .await;
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["workspace"], "default");
+    // After a page reload the Studio gets its CSRF token back from `me`; API keys get none.
+    assert_eq!(me["csrf_token"], browser.csrf.as_str(), "{me}");
+    let key = h.key("owner@example.com", "default", Role::Owner).await;
+    let (_, me_by_key) = h.get("/api/v1/me", &key).await;
+    assert!(me_by_key.get("csrf_token").is_none(), "{me_by_key}");
     // Changes need the CSRF token; reads do not.
     let doc = json!({ "document": HELLO });
     let (status, body) = h
@@ -1724,6 +1761,8 @@ async fn runs_are_retried_from_a_step_as_new_linked_runs() {
         .post("/api/v1/flows/logged/execute?wait=true", &key, json!({}))
         .await;
     let id = first["id"].as_str().unwrap().to_owned();
+    // Some time passes before the retry: the retried step's timing must not include it.
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let (status, retry) = h
         .post(
             &format!("/api/v1/runs/{id}/retry"),
@@ -1747,6 +1786,20 @@ async fn runs_are_retried_from_a_step_as_new_linked_runs() {
     assert_eq!(
         note["status"], "succeeded",
         "the upstream step's result is reused"
+    );
+    let last = done["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "last")
+        .unwrap();
+    assert!(
+        last["duration_ms"].as_i64().unwrap() < 300,
+        "the re-run step took its own time, not the gap since the first run: {last}"
+    );
+    assert!(
+        done["started_ms"].as_i64().unwrap() >= first["finished_ms"].as_i64().unwrap() + 300,
+        "the retry started when it was asked for: {done}"
     );
 
     let (status, body) = h

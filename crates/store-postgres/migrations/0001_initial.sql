@@ -22,6 +22,10 @@ CREATE TABLE flow_versions (
     plan        bytea NOT NULL,
     plan_hash   text COLLATE "C" NOT NULL,
     created_ms  bigint NOT NULL,
+    -- Labels for listings, as the version's document gave them.
+    name        text NOT NULL DEFAULT '',
+    description text NOT NULL DEFAULT '',
+    tags        text[] NOT NULL DEFAULT '{}',
     PRIMARY KEY (workspace, flow_id, version)
 );
 

@@ -16,15 +16,15 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
-use aion_store::payload::{MAX_DECODED, encode, encode_json};
-use aion_store::{CommitReceipt, CommitRequest, Error, JournalRecord, TimerOp};
+use aion_store::payload::{encode, encode_json};
+use aion_store::{CommitReceipt, CommitRequest, Error, TimerOp};
 use sqlx::Row;
 use sqlx::postgres::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{db, to_i64, u64_of};
 use crate::write::{EncodedRunUpdate, lease_state};
-use aion_store::chunk;
+use aion_store::chunk::EncodedChunk;
 
 /// The most requests one statement applies.
 const MAX_BATCH: usize = 512;
@@ -43,36 +43,6 @@ struct EncodedStep {
     cache_hit: bool,
     idempotency_key: Option<String>,
     usage: [i64; 3],
-}
-
-/// The journal records of one commit, packed by [`chunk::pack`] and encoded.
-struct EncodedChunk {
-    first_seq: u64,
-    last_seq: u64,
-    records: Vec<u8>,
-}
-
-impl EncodedChunk {
-    /// Packs `records` (validated contiguous); `None` when there are none.
-    fn new(records: &[JournalRecord]) -> Result<Option<Self>, Error> {
-        let (Some(first), Some(last)) = (records.first(), records.last()) else {
-            return Ok(None);
-        };
-        let packed = chunk::pack(records)?;
-        // A chunk must stay readable: `decode` inflates no more than MAX_DECODED bytes.
-        if packed.len() > MAX_DECODED {
-            return Err(Error::InvalidArgument(format!(
-                "the journal records of one commit take {} bytes, over the {MAX_DECODED} byte \
-                 limit",
-                packed.len()
-            )));
-        }
-        Ok(Some(Self {
-            first_seq: first.seq,
-            last_seq: last.seq,
-            records: encode(&packed),
-        }))
-    }
 }
 
 /// A [`CommitRequest`] with every blob serialized and compressed on the caller's task, and
@@ -113,7 +83,7 @@ impl EncodedCommit {
                     duration_ms: step.duration_ms,
                     cache_hit: step.cache_hit,
                     idempotency_key: step.idempotency_key,
-                    usage: crate::write::usage_columns(&step.usage),
+                    usage: aion_store::usage_columns(&step.usage),
                 },
             );
         }

@@ -4,8 +4,8 @@
 
 use aion_store::payload::{decode, decode_json};
 use aion_store::{
-    CacheEntry, Error, FlowSummary, FlowVersion, JournalRecord, LogLine, Run, RunCursor, RunFilter,
-    RunPage, Signal, StepRecord, Timer, Usage, Workspace,
+    CacheEntry, Error, FlowLabels, FlowSummary, FlowVersion, JournalRecord, LogLine, Run, RunBrief,
+    RunCursor, RunFilter, RunPage, Signal, StepRecord, Timer, Usage, Workspace,
 };
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{PgExecutor, Row};
@@ -204,8 +204,14 @@ pub(crate) async fn get_flow(
 
 pub(crate) async fn list_flows(pool: &PgPool, workspace: &str) -> Result<Vec<FlowSummary>, Error> {
     let rows = sqlx::query(
-        "SELECT DISTINCT ON (flow_id) flow_id, version, plan_hash, created_ms \
-         FROM flow_versions WHERE workspace = $1 ORDER BY flow_id, version DESC",
+        "SELECT f.flow_id, f.version, f.plan_hash, f.created_ms, f.name, f.description, f.tags, \
+           r.id, r.status, r.created_ms \
+         FROM (SELECT DISTINCT ON (flow_id) * FROM flow_versions WHERE workspace = $1 \
+           ORDER BY flow_id, version DESC) f \
+         LEFT JOIN LATERAL (SELECT id, status, created_ms FROM runs \
+           WHERE workspace = f.workspace AND flow_id = f.flow_id \
+           ORDER BY created_ms DESC, id DESC LIMIT 1) r ON true \
+         ORDER BY f.flow_id",
     )
     .bind(workspace)
     .fetch_all(pool)
@@ -213,11 +219,29 @@ pub(crate) async fn list_flows(pool: &PgPool, workspace: &str) -> Result<Vec<Flo
     .map_err(db)?;
     rows.iter()
         .map(|row| {
+            let run_id: Option<String> = row.try_get(7).map_err(db)?;
+            let last_run = match run_id {
+                Some(run_id) => {
+                    let status: String = row.try_get(8).map_err(db)?;
+                    Some(RunBrief {
+                        run_id,
+                        status: status.parse()?,
+                        created_ms: row.try_get(9).map_err(db)?,
+                    })
+                }
+                None => None,
+            };
             Ok(FlowSummary {
                 flow_id: row.try_get(0).map_err(db)?,
                 latest_version: u32_of(row.try_get(1).map_err(db)?, "flow version")?,
                 plan_hash: row.try_get(2).map_err(db)?,
                 updated_ms: row.try_get(3).map_err(db)?,
+                labels: FlowLabels {
+                    name: row.try_get(4).map_err(db)?,
+                    description: row.try_get(5).map_err(db)?,
+                    tags: row.try_get(6).map_err(db)?,
+                },
+                last_run,
             })
         })
         .collect()

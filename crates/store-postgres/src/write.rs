@@ -151,7 +151,8 @@ pub(crate) async fn put_flow(pool: &PgPool, flow: NewFlowVersion) -> Result<Flow
     }
     sqlx::query(
         "INSERT INTO flow_versions (workspace, flow_id, version, document, format, plan, \
-         plan_hash, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         plan_hash, created_ms, name, description, tags) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&flow.workspace)
     .bind(&flow.flow_id)
@@ -161,6 +162,9 @@ pub(crate) async fn put_flow(pool: &PgPool, flow: NewFlowVersion) -> Result<Flow
     .bind(encode_json(&flow.plan)?)
     .bind(&flow.plan_hash)
     .bind(flow.created_ms)
+    .bind(&flow.labels.name)
+    .bind(&flow.labels.description)
+    .bind(&flow.labels.tags)
     .execute(&mut *tx)
     .await
     .map_err(db)?;
@@ -330,16 +334,6 @@ pub(crate) struct EncodedRunUpdate {
     pub(crate) terminal: bool,
 }
 
-/// A usage as three bigints (saturating at `i64::MAX`).
-pub(crate) fn usage_columns(usage: &aion_store::Usage) -> [i64; 3] {
-    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    [
-        int(usage.input_tokens),
-        int(usage.output_tokens),
-        int(usage.cost_micro_usd),
-    ]
-}
-
 impl EncodedRunUpdate {
     pub(crate) fn new(update: &RunUpdate) -> Result<Self, Error> {
         Ok(Self {
@@ -348,7 +342,7 @@ impl EncodedRunUpdate {
             error: update.error.as_ref().map(encode_json).transpose()?,
             started_ms: update.started_ms,
             finished_ms: update.finished_ms,
-            usage: update.usage.as_ref().map(usage_columns),
+            usage: update.usage.as_ref().map(aion_store::usage_columns),
             terminal: update.status.is_some_and(|s| s.is_terminal()),
         })
     }

@@ -4,8 +4,8 @@
 
 use aion_store::payload::{decode, decode_json};
 use aion_store::{
-    CacheEntry, Error, FlowSummary, FlowVersion, JournalRecord, LogLine, Run, RunCursor, RunFilter,
-    RunPage, Signal, StepRecord, Timer, Usage, Workspace,
+    CacheEntry, Error, FlowLabels, FlowSummary, FlowVersion, JournalRecord, LogLine, Run, RunBrief,
+    RunCursor, RunFilter, RunPage, Signal, StepRecord, Timer, Usage, Workspace,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -216,7 +216,10 @@ pub(crate) fn get_flow(
 pub(crate) fn list_flows(conn: &Connection, workspace: &str) -> Result<Vec<FlowSummary>, Error> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT f.flow_id, f.version, f.plan_hash, f.created_ms FROM flow_versions f \
+            "SELECT f.flow_id, f.version, f.plan_hash, f.created_ms, f.name, f.description, \
+             f.tags, r.id, r.status, r.created_ms FROM flow_versions f \
+             LEFT JOIN runs r ON r.key = (SELECT key FROM runs WHERE workspace = f.workspace \
+               AND flow_id = f.flow_id ORDER BY created_ms DESC, id DESC LIMIT 1) \
              WHERE f.workspace = ?1 AND f.version = (SELECT max(version) FROM flow_versions \
              WHERE workspace = f.workspace AND flow_id = f.flow_id) ORDER BY f.flow_id",
         )
@@ -224,11 +227,31 @@ pub(crate) fn list_flows(conn: &Connection, workspace: &str) -> Result<Vec<FlowS
     let mut rows = stmt.query(params![workspace]).map_err(db)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(db)? {
+        let tags: String = row.get(6).map_err(db)?;
+        let run_id: Option<String> = row.get(7).map_err(db)?;
+        let last_run = match run_id {
+            Some(run_id) => {
+                let status: String = row.get(8).map_err(db)?;
+                Some(RunBrief {
+                    run_id,
+                    status: status.parse()?,
+                    created_ms: row.get(9).map_err(db)?,
+                })
+            }
+            None => None,
+        };
         out.push(FlowSummary {
             flow_id: row.get(0).map_err(db)?,
             latest_version: u32_of(row.get(1).map_err(db)?, "flow version")?,
             plan_hash: row.get(2).map_err(db)?,
             updated_ms: row.get(3).map_err(db)?,
+            labels: FlowLabels {
+                name: row.get(4).map_err(db)?,
+                description: row.get(5).map_err(db)?,
+                tags: serde_json::from_str(&tags)
+                    .map_err(|e| Error::Corrupt(format!("flow tags: {e}")))?,
+            },
+            last_run,
         });
     }
     Ok(out)

@@ -4,7 +4,8 @@
 //! A run is looked up by its text id once (with its lease state); every other statement
 //! addresses it by its integer key.
 
-use aion_store::payload::{MAX_DECODED, encode, encode_json};
+use aion_store::payload::{encode, encode_json};
+use aion_store::usage_columns;
 use aion_store::{
     CachePut, ClaimRequest, CommitReceipt, CommitRequest, CronClaim, Error, FlowVersion, Lease,
     NewFlowVersion, NewRun, RenewRequest, Run, RunUpdate, Signal, TimerOp, Workspace, check_id,
@@ -12,7 +13,7 @@ use aion_store::{
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use crate::{db, read};
-use aion_store::chunk;
+use aion_store::chunk::EncodedChunk;
 
 fn to_i64(value: u64, what: &str) -> Result<i64, Error> {
     i64::try_from(value).map_err(|_| Error::InvalidArgument(format!("{what} out of range")))
@@ -82,7 +83,8 @@ pub(crate) fn put_flow(conn: &Connection, flow: NewFlowVersion) -> Result<FlowVe
     register_webhooks(conn, &flow)?;
     conn.prepare_cached(
         "INSERT INTO flow_versions (workspace, flow_id, version, document, format, plan, \
-         plan_hash, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         plan_hash, created_ms, name, description, tags) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )
     .map_err(db)?
     .execute(params![
@@ -94,6 +96,10 @@ pub(crate) fn put_flow(conn: &Connection, flow: NewFlowVersion) -> Result<FlowVe
         encode_json(&flow.plan)?,
         flow.plan_hash,
         flow.created_ms,
+        flow.labels.name,
+        flow.labels.description,
+        serde_json::to_string(&flow.labels.tags)
+            .map_err(|e| Error::InvalidArgument(format!("flow tags: {e}")))?,
     ])
     .map_err(db)?;
     Ok(FlowVersion {
@@ -270,16 +276,6 @@ pub(crate) struct EncodedRunUpdate {
     terminal: bool,
 }
 
-/// A usage as three SQLite integers (saturating at `i64::MAX`).
-fn usage_columns(usage: &aion_store::Usage) -> [i64; 3] {
-    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    [
-        int(usage.input_tokens),
-        int(usage.output_tokens),
-        int(usage.cost_micro_usd),
-    ]
-}
-
 impl EncodedRunUpdate {
     pub(crate) fn new(update: &RunUpdate) -> Result<Self, Error> {
         Ok(Self {
@@ -411,36 +407,6 @@ struct EncodedStep {
     cache_hit: bool,
     idempotency_key: Option<String>,
     usage: [i64; 3],
-}
-
-/// The journal records of one commit, packed by [`chunk::pack`] and encoded.
-struct EncodedChunk {
-    first_seq: u64,
-    last_seq: u64,
-    records: Vec<u8>,
-}
-
-impl EncodedChunk {
-    /// Packs `records` (validated contiguous); `None` when there are none.
-    fn new(records: &[aion_store::JournalRecord]) -> Result<Option<Self>, Error> {
-        let (Some(first), Some(last)) = (records.first(), records.last()) else {
-            return Ok(None);
-        };
-        let packed = chunk::pack(records)?;
-        // A chunk must stay readable: `decode` inflates no more than MAX_DECODED bytes.
-        if packed.len() > MAX_DECODED {
-            return Err(Error::InvalidArgument(format!(
-                "the journal records of one commit take {} bytes, over the {MAX_DECODED} byte \
-                 limit",
-                packed.len()
-            )));
-        }
-        Ok(Some(Self {
-            first_seq: first.seq,
-            last_seq: last.seq,
-            records: encode(&packed),
-        }))
-    }
 }
 
 /// A [`CommitRequest`] with every blob serialized and compressed by the caller's task, so the

@@ -16,6 +16,7 @@
 //! whose records do not fill exactly that range is corrupt. Unpacking never panics and never
 //! indexes out of bounds: every malformed chunk is an [`Error::Corrupt`] saying what is wrong.
 
+use crate::payload::{MAX_DECODED, encode};
 use crate::{Error, JournalRecord};
 
 /// The current (and only) chunk format.
@@ -81,6 +82,41 @@ impl<'a> Reader<'a> {
         let len = u32::from_le_bytes(self.array(&format!("{what} length"))?);
         let len = usize::try_from(len).map_err(|_| self.corrupt(&format!("{what} too long")))?;
         self.take(len, what)
+    }
+}
+
+/// The journal records of one commit as a backend stores them: one packed, encoded chunk and
+/// its seq range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedChunk {
+    /// The first record's seq.
+    pub first_seq: u64,
+    /// The last record's seq.
+    pub last_seq: u64,
+    /// The packed records, through [`crate::payload::encode`] (compressed above a size).
+    pub records: Vec<u8>,
+}
+
+impl EncodedChunk {
+    /// Packs `records` (contiguous seqs, already validated); `None` when there are none. A
+    /// chunk larger than [`MAX_DECODED`] is refused: it could not be read back.
+    pub fn new(records: &[JournalRecord]) -> Result<Option<Self>, Error> {
+        let (Some(first), Some(last)) = (records.first(), records.last()) else {
+            return Ok(None);
+        };
+        let packed = pack(records)?;
+        if packed.len() > MAX_DECODED {
+            return Err(Error::InvalidArgument(format!(
+                "the journal records of one commit take {} bytes, over the {MAX_DECODED} byte \
+                 limit",
+                packed.len()
+            )));
+        }
+        Ok(Some(Self {
+            first_seq: first.seq,
+            last_seq: last.seq,
+            records: encode(&packed),
+        }))
     }
 }
 

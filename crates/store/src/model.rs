@@ -12,6 +12,17 @@ use serde_json::Value;
 
 pub use aion_types::Usage;
 
+/// A usage as three signed 64-bit columns (input tokens, output tokens, cost), as SQL stores
+/// integers; a count beyond `i64::MAX` is stored as `i64::MAX`.
+pub fn usage_columns(usage: &Usage) -> [i64; 3] {
+    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    [
+        int(usage.input_tokens),
+        int(usage.output_tokens),
+        int(usage.cost_micro_usd),
+    ]
+}
+
 use crate::Error;
 
 /// The workspace that exists after migrations.
@@ -84,6 +95,30 @@ pub struct NewFlowVersion {
     /// drops the flow's earlier ones); a path another flow of the workspace serves is refused
     /// with [`crate::Error::AlreadyExists`] and nothing is saved.
     pub webhook_paths: Vec<String>,
+    /// The version's name, description and tags, kept for listings.
+    pub labels: FlowLabels,
+}
+
+/// What a flow says about itself, for listings: the store keeps it as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowLabels {
+    /// The human name (may be empty: listings then show the id).
+    pub name: String,
+    /// The description (may be empty).
+    pub description: String,
+    /// Tags, as written.
+    pub tags: Vec<String>,
+}
+
+/// The latest run of a flow, for listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunBrief {
+    /// The run id.
+    pub run_id: String,
+    /// Its status.
+    pub status: RunStatus,
+    /// When it was created.
+    pub created_ms: i64,
 }
 
 /// Makes a run creation idempotent ([`crate::Store::create_run_once`]).
@@ -129,6 +164,10 @@ pub struct FlowSummary {
     pub plan_hash: String,
     /// When the latest version was stored.
     pub updated_ms: i64,
+    /// The latest version's labels.
+    pub labels: FlowLabels,
+    /// The flow's most recent run (by creation), if any.
+    pub last_run: Option<RunBrief>,
 }
 
 /// The life cycle of a run.

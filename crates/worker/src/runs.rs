@@ -255,6 +255,11 @@ impl Runtime {
                         created_ms: now,
                         expected_latest: None,
                         webhook_paths: start.plan.webhook_paths(),
+                        labels: aion_store::FlowLabels {
+                            name: start.plan.flow.name.clone(),
+                            description: start.plan.flow.description.clone(),
+                            tags: start.plan.flow.tags.clone(),
+                        },
                     })
                     .await?
                     .version

@@ -428,9 +428,10 @@ impl RunState {
                     && record.status == StepStatus::Running
                     && record.attempts == attempt
                 {
-                    // A pure step computed inline journals no start of its own: it started
-                    // when it finished.
-                    if record.started_at_ms.is_none() {
+                    // A pure step computed inline journals no start of its own (no fencing
+                    // token was ever seen): it started when it finished, not when it was
+                    // scheduled, which for a retried run is when the original run got there.
+                    if record.fencing == 0 && attempt == 1 {
                         record.started_at_ms = Some(at_ms);
                     }
                     record.cache_hit = cache_hit;
@@ -541,7 +542,7 @@ impl RunState {
         if record.status != StepStatus::Running || record.attempts != attempt {
             return;
         }
-        if record.started_at_ms.is_none() {
+        if record.fencing == 0 && attempt == 1 {
             record.started_at_ms = Some(at_ms);
         }
         if error.retryable && attempt < step.retry.max_attempts {

@@ -84,6 +84,25 @@ pub struct FlowSummaryOut {
     pub plan_hash: String,
     /// When the latest version was saved (Unix ms).
     pub updated_ms: i64,
+    /// The latest version's name (the id when the document gives none).
+    pub name: String,
+    /// The latest version's description (may be empty).
+    pub description: String,
+    /// The latest version's tags.
+    pub tags: Vec<String>,
+    /// The flow's most recent run, if any.
+    pub last_run: Option<LastRunOut>,
+}
+
+/// The most recent run of a flow.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LastRunOut {
+    /// The run id.
+    pub id: String,
+    /// `queued`, `running`, `waiting`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// When it was created (Unix ms).
+    pub created_ms: i64,
 }
 
 /// The flows of the workspace.
@@ -226,6 +245,11 @@ async fn save(
             created_ms: state.now_ms(),
             expected_latest: Some(expected_latest),
             webhook_paths: plan.webhook_paths(),
+            labels: aion_store::FlowLabels {
+                name: plan.flow.name.clone(),
+                description: plan.flow.description.clone(),
+                tags: plan.flow.tags.clone(),
+            },
         })
         .await
 }
@@ -274,6 +298,18 @@ async fn list_flows(
         flows: flows
             .into_iter()
             .map(|f| FlowSummaryOut {
+                name: if f.labels.name.is_empty() {
+                    f.flow_id.clone()
+                } else {
+                    f.labels.name
+                },
+                description: f.labels.description,
+                tags: f.labels.tags,
+                last_run: f.last_run.map(|r| LastRunOut {
+                    id: r.run_id,
+                    status: r.status.as_str().to_owned(),
+                    created_ms: r.created_ms,
+                }),
                 id: f.flow_id,
                 latest_version: f.latest_version,
                 plan_hash: f.plan_hash,

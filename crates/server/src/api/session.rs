@@ -1,7 +1,10 @@
 //! Browser sign-in: first-run setup, login with lockout and per-address rate limiting,
-//! logout, and `me`. A session is an HTTP-only, `Secure`, `SameSite=Strict` cookie holding a
-//! random secret (the store keeps its SHA-256); the response also carries a CSRF token that
-//! the Studio sends back in `X-CSRF-Token` on every request that changes something.
+//! logout, and `me`. A session is an HTTP-only, `SameSite=Strict` cookie holding a random
+//! secret (the store keeps its SHA-256), `Secure` whenever the browser will keep it so (a
+//! loopback host, or a request forwarded over HTTPS); the response also carries a CSRF token
+//! that the Studio sends back in `X-CSRF-Token` on every request that changes something. The
+//! token is derived from the session's secret, so `GET /me` can hand it out again after a
+//! page reload (only to the holder of the cookie, which scripts cannot read).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -35,7 +38,7 @@ const ATTEMPTS_PER_MINUTE: u32 = 10;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(setup))
+        .routes(routes!(setup, setup_needed))
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(me))
@@ -104,6 +107,53 @@ pub struct MeOut {
     pub role: String,
     /// Every workspace of the user.
     pub workspaces: Vec<MembershipOut>,
+    /// For a browser session: the CSRF token to send as `X-CSRF-Token` (absent for API keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+}
+
+/// Whether first-run setup is still open.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SetupState {
+    /// `true` until the first user exists.
+    pub needed: bool,
+}
+
+/// The CSRF token of the session with this secret.
+fn csrf_for(secret: &str) -> String {
+    auth::digest(&format!("aion-csrf:{secret}"))
+}
+
+/// Whether a cookie set in answer to this request may be `Secure`: browsers keep `Secure`
+/// cookies over HTTPS and on loopback hosts, and drop them over plain HTTP elsewhere (where
+/// the session would then silently fail).
+fn secure_cookie(headers: &HeaderMap) -> bool {
+    let forwarded_https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    if forwarded_https {
+        return true;
+    }
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.to_ascii_lowercase().ends_with(".localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The session cookie's attributes for this request.
+fn cookie_attributes(headers: &HeaderMap) -> &'static str {
+    if secure_cookie(headers) {
+        "Path=/; HttpOnly; Secure; SameSite=Strict"
+    } else {
+        "Path=/; HttpOnly; SameSite=Strict"
+    }
 }
 
 /// A new session.
@@ -139,17 +189,19 @@ async fn me_of(state: &AppState, user_id: &str, workspace: &str) -> Result<MeOut
                 role: m.role.as_str().to_owned(),
             })
             .collect(),
+        csrf_token: None,
     })
 }
 
 /// Starts a session for `user_id`: the cookie and the CSRF token.
 async fn open_session(
     state: &AppState,
+    headers: &HeaderMap,
     user_id: &str,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let secret = auth::random_hex(32).map_err(|e| ApiError::internal(&e))?;
-    let csrf = auth::random_hex(32).map_err(|e| ApiError::internal(&e))?;
+    let csrf = csrf_for(&secret);
     let now = state.now_ms();
     state
         .accounts()
@@ -170,7 +222,8 @@ async fn open_session(
         .to_owned();
     let me = me_of(state, user_id, &workspace).await?;
     let cookie = format!(
-        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+        "{SESSION_COOKIE}={secret}; {}; Max-Age={}",
+        cookie_attributes(headers),
         SESSION_TTL_MS / 1000
     );
     let mut response = (
@@ -199,6 +252,7 @@ async fn open_session(
 )]
 async fn setup(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
     if state.accounts().count_users().await? > 0 {
@@ -218,7 +272,18 @@ async fn setup(
     )
     .await
     .map_err(admin_error)?;
-    open_session(&state, &user.id, StatusCode::CREATED).await
+    open_session(&state, &headers, &user.id, StatusCode::CREATED).await
+}
+
+/// Whether first-run setup is still open (no user exists yet), so a sign-in page can offer it.
+#[utoipa::path(
+    get, path = "/api/v1/setup", tag = "auth", security(()),
+    responses((status = 200, body = SetupState))
+)]
+async fn setup_needed(State(state): State<AppState>) -> Result<Json<SetupState>, ApiError> {
+    Ok(Json(SetupState {
+        needed: state.accounts().count_users().await? == 0,
+    }))
 }
 
 pub(super) fn admin_error(error: crate::admin::AdminError) -> ApiError {
@@ -247,6 +312,7 @@ pub(super) fn admin_error(error: crate::admin::AdminError) -> ApiError {
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
     let now = state.now_ms();
@@ -301,7 +367,7 @@ async fn login(
     if user.failed_logins != 0 || user.locked_until_ms.is_some() {
         state.accounts().set_login_state(&user.id, 0, None).await?;
     }
-    open_session(&state, &user.id, StatusCode::OK).await
+    open_session(&state, &headers, &user.id, StatusCode::OK).await
 }
 
 /// An Argon2id hash of a random password, verified against when the email is unknown.
@@ -324,12 +390,12 @@ async fn logout(
             .await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "aion_session=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0",
-        ),
+    let cookie = format!(
+        "{SESSION_COOKIE}=; {}; Max-Age=0",
+        cookie_attributes(&headers)
     );
+    let value = HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(&e))?;
+    response.headers_mut().insert(header::SET_COOKIE, value);
     Ok(response)
 }
 
@@ -338,9 +404,16 @@ async fn logout(
     get, path = "/api/v1/me", tag = "auth",
     responses((status = 200, body = MeOut), (status = 401, body = Problem))
 )]
-async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<MeOut>, ApiError> {
+async fn me(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Json<MeOut>, ApiError> {
     let mut me = me_of(&state, &caller.user_id, &caller.workspace).await?;
     me.role = caller.role.as_str().to_owned();
+    if matches!(caller.credential, auth::Credential::Session) {
+        me.csrf_token = session_secret(&headers).map(csrf_for);
+    }
     Ok(Json(me))
 }
 
@@ -435,6 +508,39 @@ mod tests {
         // Unparseable, it would be refused at once and timing would tell unknown emails apart.
         argon2::password_hash::phc::PasswordHash::new(DUMMY_HASH).unwrap();
         assert!(!auth::verify_password("anything at all", DUMMY_HASH));
+    }
+
+    #[test]
+    fn cookies_are_secure_where_browsers_keep_them() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, HeaderValue::from_static(value));
+            }
+            secure_cookie(&headers)
+        };
+        assert!(with(&[("host", "127.0.0.1:8080")]));
+        assert!(with(&[("host", "localhost:8080")]));
+        assert!(with(&[("host", "app.localhost")]));
+        assert!(with(&[("host", "[::1]:8080")]));
+        assert!(with(&[]), "no Host: the safe default");
+        assert!(!with(&[("host", "192.168.1.20:8080")]));
+        assert!(!with(&[("host", "aion.example.com")]));
+        assert!(with(&[
+            ("host", "aion.example.com"),
+            ("x-forwarded-proto", "https")
+        ]));
+    }
+
+    #[test]
+    fn csrf_tokens_derive_from_the_session_secret() {
+        assert_eq!(csrf_for("abc"), csrf_for("abc"));
+        assert_ne!(csrf_for("abc"), csrf_for("abd"));
+        assert_ne!(
+            csrf_for("abc"),
+            auth::digest("abc"),
+            "not the session's own digest"
+        );
     }
 
     #[test]

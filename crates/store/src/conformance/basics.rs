@@ -20,6 +20,7 @@ fn flow(workspace: &str, flow_id: &str, hash: &str, created_ms: i64) -> NewFlowV
         created_ms,
         expected_latest: None,
         webhook_paths: Vec::new(),
+        labels: Default::default(),
     }
 }
 
@@ -129,6 +130,64 @@ pub async fn flow_versions(backend: &dyn Backend) -> Outcome {
     Ok(())
 }
 
+/// Listings carry the latest version's labels and the flow's most recent run.
+pub async fn flow_listings_carry_labels_and_the_last_run(backend: &dyn Backend) -> Outcome {
+    let store = backend.fresh().await?;
+    let labelled = |hash: &str, name: &str, tags: &[&str], created_ms| NewFlowVersion {
+        labels: crate::FlowLabels {
+            name: name.to_owned(),
+            description: format!("about {name}"),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        },
+        ..flow(WS, "orders", hash, created_ms)
+    };
+    store
+        .put_flow(labelled("h1", "Orders", &["shop"], 10))
+        .await?;
+    store
+        .put_flow(labelled("h2", "Orders v2", &["shop", "ünïcode"], 20))
+        .await?;
+    store.put_flow(flow(WS, "quiet", "hq", 5)).await?;
+    let list = store.list_flows(WS).await?;
+    ensure_eq!(list.len(), 2, "two flows");
+    let orders = &list[0];
+    ensure_eq!(
+        orders.labels.name.as_str(),
+        "Orders v2",
+        "the latest version's name"
+    );
+    ensure_eq!(
+        orders.labels.description.as_str(),
+        "about Orders v2",
+        "description"
+    );
+    ensure_eq!(
+        orders.labels.tags.clone(),
+        vec!["shop".to_owned(), "ünïcode".to_owned()],
+        "tags in order"
+    );
+    ensure_eq!(orders.last_run.clone(), None, "no run yet");
+    ensure_eq!(
+        list[1].labels,
+        crate::FlowLabels::default(),
+        "no labels given"
+    );
+    let first = store.create_run(new_run(WS, "orders", 100)).await?;
+    let second = store.create_run(new_run(WS, "orders", 200)).await?;
+    store.create_run(new_run(WS, "other-flow", 300)).await?;
+    store.create_run(new_run("other", "orders", 400)).await.ok();
+    let list = store.list_flows(WS).await?;
+    let last = list[0].last_run.clone();
+    ensure_eq!(
+        last.map(|r| (r.run_id, r.status, r.created_ms)),
+        Some((second.id.clone(), second.status, 200)),
+        "the most recent run of this flow in this workspace"
+    );
+    ensure!(first.id != second.id, "two runs");
+    ensure_eq!(list[1].last_run.clone(), None, "the quiet flow has none");
+    Ok(())
+}
+
 /// A webhook path belongs to one flow of a workspace: a new version replaces its flow's paths,
 /// another flow cannot take a path in use (and nothing of that save is stored), other
 /// workspaces have their own paths.
@@ -137,6 +196,7 @@ pub async fn webhook_paths_are_unique_per_workspace(backend: &dyn Backend) -> Ou
     store.create_workspace("other", 0).await?;
     let with_paths = |ws: &str, id: &str, hash: &str, paths: &[&str]| NewFlowVersion {
         webhook_paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+        labels: Default::default(),
         ..flow(ws, id, hash, 10)
     };
     store
@@ -530,6 +590,7 @@ pub async fn flows_are_deleted(backend: &dyn Backend) -> Outcome {
     store.create_workspace("other", 0).await?;
     let hooked = |ws: &str, hash: &str| NewFlowVersion {
         webhook_paths: vec!["in".to_owned()],
+        labels: Default::default(),
         ..flow(ws, "orders", hash, 10)
     };
     store.put_flow(hooked(WS, "h1")).await?;

@@ -144,6 +144,7 @@ macro_rules! conformance_tests {
             schema_and_workspaces,
             flow_versions,
             flow_versions_compare_and_set,
+            flow_listings_carry_labels_and_the_last_run,
             webhook_paths_are_unique_per_workspace,
             flows_are_deleted,
             run_create_and_get,

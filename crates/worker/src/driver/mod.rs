@@ -350,7 +350,8 @@ impl Driver {
                 _ => None,
             })
             .collect();
-        let started = self.state.now_ms();
+        // A seeded run (a retry) starts now, whatever the times of the events it reuses.
+        let started = self.rt.now_ms();
         let mut update = self.run_update(&pending);
         update.started_ms = Some(started);
         let steps = self.changed_steps();
