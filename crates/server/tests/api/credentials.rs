@@ -3,10 +3,8 @@
 //! workspaces are isolated, sealed values are bound to their row, the master key survives a
 //! restart and a malformed one refuses the start; Standard Webhooks signatures are checked.
 
-use std::time::Duration;
-
+use aion_server::Server;
 use aion_server::config::Config;
-use aion_server::{Server, admin};
 use aion_store::Role;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -14,76 +12,13 @@ use hmac::{KeyInit as _, Mac as _};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use super::{Harness, assert_problem, start, start_with};
+
 const PLAINTEXT: &str = "pl41ntext-n3ver-st0red";
 
-struct Harness {
-    server: Option<Server>,
-    client: reqwest::Client,
-    base: String,
-    dir: tempfile::TempDir,
-}
-
-async fn start_with(dir: tempfile::TempDir, tune: impl FnOnce(&mut Config)) -> Harness {
-    let mut config = Config::with_data_dir(dir.path().to_path_buf());
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    tune(&mut config);
-    let server = Server::start(config).await.unwrap();
-    let base = format!("http://{}", server.addr());
-    Harness {
-        server: Some(server),
-        client: reqwest::Client::new(),
-        base,
-        dir,
-    }
-}
-
-async fn start() -> Harness {
-    start_with(tempfile::tempdir().unwrap(), |_| {}).await
-}
-
 impl Harness {
-    fn server(&self) -> &Server {
-        self.server.as_ref().unwrap()
-    }
-
-    /// A user owning `workspace` (created if missing) and a key of theirs with `role`.
-    async fn key(&self, email: &str, workspace: &str, role: Role) -> String {
-        let state = self.server().state();
-        let accounts = state.accounts();
-        if accounts.user_by_email(email).await.unwrap().is_none() {
-            admin::create_user(
-                &**state.store(),
-                &**accounts,
-                email,
-                "correct horse battery",
-                workspace,
-                1,
-            )
-            .await
-            .unwrap();
-        }
-        let user = accounts.user_by_email(email).await.unwrap().unwrap();
-        if accounts
-            .member(workspace, &user.id)
-            .await
-            .unwrap()
-            .is_none()
-        {
-            admin::ensure_workspace(&**state.store(), workspace, 1)
-                .await
-                .unwrap();
-            accounts
-                .set_member(workspace, &user.id, Role::Owner, 1)
-                .await
-                .unwrap();
-        }
-        admin::create_api_key(&**accounts, email, workspace, role, "test", 1)
-            .await
-            .unwrap()
-            .1
-    }
-
-    async fn call(
+    /// A keyed call whose answer must never hold the secret value.
+    async fn vault_call(
         &self,
         method: Method,
         path: &str,
@@ -106,7 +41,7 @@ impl Harness {
     }
 
     async fn put(&self, key: &str, name: &str, kind: &str, value: Value) -> (StatusCode, Value) {
-        self.call(
+        self.vault_call(
             Method::PUT,
             &format!("/api/v1/credentials/{name}"),
             key,
@@ -116,7 +51,7 @@ impl Harness {
     }
 
     /// A webhook call with these extra headers.
-    async fn hook(
+    async fn signed_hook(
         &self,
         path: &str,
         headers: &[(&str, String)],
@@ -140,23 +75,12 @@ impl Harness {
     }
 
     async fn runs(&self, key: &str) -> Vec<Value> {
-        let (status, body) = self.call(Method::GET, "/api/v1/runs", key, None).await;
+        let (status, body) = self
+            .vault_call(Method::GET, "/api/v1/runs", key, None)
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["runs"].as_array().unwrap().clone()
     }
-
-    async fn stop(mut self) -> tempfile::TempDir {
-        if let Some(server) = self.server.take() {
-            server.stop(Duration::from_secs(5)).await.unwrap();
-        }
-        self.dir
-    }
-}
-
-fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
-    assert_eq!(status, expected, "{body}");
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["status"], expected.as_u16(), "{body}");
 }
 
 /// Every file of the data dir except the key, concatenated.
@@ -210,7 +134,7 @@ async fn credentials_are_written_listed_and_deleted_but_never_shown() {
     assert_eq!(status, StatusCode::CREATED);
 
     let (status, list) = h
-        .call(Method::GET, "/api/v1/credentials", &viewer, None)
+        .vault_call(Method::GET, "/api/v1/credentials", &viewer, None)
         .await;
     assert_eq!(status, StatusCode::OK, "{list}");
     let names: Vec<&str> = list["credentials"]
@@ -230,7 +154,7 @@ async fn credentials_are_written_listed_and_deleted_but_never_shown() {
     let (status, body) = h.put(&viewer, "x", "api_key", json!("v")).await;
     assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
     let (status, body) = h
-        .call(Method::DELETE, "/api/v1/credentials/db", &viewer, None)
+        .vault_call(Method::DELETE, "/api/v1/credentials/db", &viewer, None)
         .await;
     assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
     let (status, body) = h.put(&editor, "Bad.Name", "api_key", json!("v")).await;
@@ -239,7 +163,7 @@ async fn credentials_are_written_listed_and_deleted_but_never_shown() {
     assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_argument");
     // No route reads a value.
     let (status, _) = h
-        .call(Method::GET, "/api/v1/credentials/db", &editor, None)
+        .vault_call(Method::GET, "/api/v1/credentials/db", &editor, None)
         .await;
     assert!(
         status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED,
@@ -249,11 +173,11 @@ async fn credentials_are_written_listed_and_deleted_but_never_shown() {
     // Another workspace sees nothing and deletes nothing.
     let other = h.key("bob@example.com", "other", Role::Owner).await;
     let (_, list) = h
-        .call(Method::GET, "/api/v1/credentials", &other, None)
+        .vault_call(Method::GET, "/api/v1/credentials", &other, None)
         .await;
     assert_eq!(list["credentials"], json!([]));
     let (status, body) = h
-        .call(Method::DELETE, "/api/v1/credentials/db", &other, None)
+        .vault_call(Method::DELETE, "/api/v1/credentials/db", &other, None)
         .await;
     assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
     let state = h.server().state();
@@ -267,17 +191,17 @@ async fn credentials_are_written_listed_and_deleted_but_never_shown() {
     );
 
     let (status, _) = h
-        .call(Method::DELETE, "/api/v1/credentials/hook", &editor, None)
+        .vault_call(Method::DELETE, "/api/v1/credentials/hook", &editor, None)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, body) = h
-        .call(Method::DELETE, "/api/v1/credentials/hook", &editor, None)
+        .vault_call(Method::DELETE, "/api/v1/credentials/hook", &editor, None)
         .await;
     assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
 
     // The OpenAPI document has the routes.
     let (_, document) = h
-        .call(Method::GET, "/api/v1/openapi.json", &editor, None)
+        .vault_call(Method::GET, "/api/v1/openapi.json", &editor, None)
         .await;
     assert!(document["paths"]["/api/v1/credentials"]["get"].is_object());
     assert!(document["paths"]["/api/v1/credentials/{name}"]["put"].is_object());
@@ -426,7 +350,7 @@ async fn signed_webhooks_run_only_when_the_signature_holds() {
     let h = start().await;
     let editor = h.key("ada@example.com", "default", Role::Editor).await;
     let (status, body) = h
-        .call(
+        .vault_call(
             Method::POST,
             "/api/v1/flows",
             &editor,
@@ -440,7 +364,7 @@ async fn signed_webhooks_run_only_when_the_signature_holds() {
     // No credential yet: 503, nothing runs.
     let raw_key = b"0123456789abcdef0123456789abcdef";
     let (status, problem) = h
-        .hook(
+        .signed_hook(
             "default/in/signed",
             &sign(raw_key, "msg_0", now, body),
             body,
@@ -457,7 +381,7 @@ async fn signed_webhooks_run_only_when_the_signature_holds() {
     h.put(&editor, "hook-secret", "bearer_token", json!(secret))
         .await;
     let (status, problem) = h
-        .hook(
+        .signed_hook(
             "default/in/signed",
             &sign(raw_key, "msg_0", now, body),
             body,
@@ -476,7 +400,7 @@ async fn signed_webhooks_run_only_when_the_signature_holds() {
 
     // A correctly signed call runs.
     let (status, output) = h
-        .hook(
+        .signed_hook(
             "default/in/signed",
             &sign(raw_key, "msg_1", now, body),
             body,
@@ -488,7 +412,7 @@ async fn signed_webhooks_run_only_when_the_signature_holds() {
 
     // Refused: a replay, a wrong signature, an old or future timestamp, missing headers.
     let (status, problem) = h
-        .hook(
+        .signed_hook(
             "default/in/signed",
             &sign(raw_key, "msg_1", now, body),
             body,
@@ -501,7 +425,7 @@ async fn signed_webhooks_run_only_when_the_signature_holds() {
         "replayed_webhook",
     );
     let (status, problem) = h
-        .hook(
+        .signed_hook(
             "default/in/signed",
             &sign(b"another key entirely", "msg_2", now, body),
             body,
@@ -515,7 +439,7 @@ async fn signed_webhooks_run_only_when_the_signature_holds() {
     );
     let tampered = sign(raw_key, "msg_3", now, body);
     let (status, problem) = h
-        .hook("default/in/signed", &tampered, r#"{"amount": 4}"#)
+        .signed_hook("default/in/signed", &tampered, r#"{"amount": 4}"#)
         .await;
     assert_problem(
         status,
@@ -525,7 +449,7 @@ async fn signed_webhooks_run_only_when_the_signature_holds() {
     );
     for skew in [-600, 600] {
         let (status, problem) = h
-            .hook(
+            .signed_hook(
                 "default/in/signed",
                 &sign(raw_key, "msg_4", now + skew, body),
                 body,
@@ -543,7 +467,7 @@ async fn signed_webhooks_run_only_when_the_signature_holds() {
             .into_iter()
             .filter(|(name, _)| *name != missing)
             .collect();
-        let (status, problem) = h.hook("default/in/signed", &headers, body).await;
+        let (status, problem) = h.signed_hook("default/in/signed", &headers, body).await;
         assert_problem(
             status,
             &problem,
@@ -555,7 +479,7 @@ async fn signed_webhooks_run_only_when_the_signature_holds() {
             "{problem}"
         );
     }
-    let (status, problem) = h.hook("default/in/signed", &[], body).await;
+    let (status, problem) = h.signed_hook("default/in/signed", &[], body).await;
     assert_problem(
         status,
         &problem,
@@ -569,7 +493,7 @@ async fn signed_webhooks_run_only_when_the_signature_holds() {
     h.put(&editor, "hook-secret", "webhook_secret", json!(PLAINTEXT))
         .await;
     let (status, output) = h
-        .hook(
+        .signed_hook(
             "default/in/signed",
             &sign(PLAINTEXT.as_bytes(), "msg_6", now, body),
             body,
@@ -581,7 +505,7 @@ async fn signed_webhooks_run_only_when_the_signature_holds() {
     for run in runs {
         let id = run["id"].as_str().unwrap();
         let (status, full) = h
-            .call(Method::GET, &format!("/api/v1/runs/{id}"), &editor, None)
+            .vault_call(Method::GET, &format!("/api/v1/runs/{id}"), &editor, None)
             .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(full["trigger"]["type"], "webhook");

@@ -1,6 +1,9 @@
 //! The REST API end to end: a real server on a random port over a fresh SQLite data dir,
 //! called over HTTP. Covers authentication, roles, workspace isolation, flows and their
-//! versions, execution, runs, signals, the OpenAPI document and bad input.
+//! versions, execution, runs, signals, the OpenAPI document and bad input; `credentials`
+//! covers the vault and signed webhooks with the same harness.
+
+mod credentials;
 
 use std::time::Duration;
 
