@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use aion_store::Role;
 
-use super::flows::{SaveFlow, run_compiler};
+use super::flows::{SaveFlow, diagnostics_json, run_compiler};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::problem::{ApiError, ApiJson};
@@ -78,11 +78,7 @@ async fn compile(
 ) -> Result<Json<CompileOut>, ApiError> {
     caller.require(Role::Viewer)?;
     let (output, _, _) = run_compiler(&state, body).await?;
-    let diagnostics = output
-        .diagnostics
-        .iter()
-        .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
-        .collect();
+    let diagnostics = diagnostics_json(&output);
     Ok(Json(CompileOut {
         valid: output.plan.is_some(),
         plan_hash: output.plan.map(|p| p.hash),

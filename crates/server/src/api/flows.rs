@@ -189,15 +189,20 @@ pub(super) async fn run_compiler(
     Ok((output, text, format))
 }
 
+/// Every diagnostic of a compilation as the API shows it.
+pub(super) fn diagnostics_json(output: &aion_compiler::Output) -> Vec<Value> {
+    output
+        .diagnostics
+        .iter()
+        .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
+        .collect()
+}
+
 /// Compiles a document; 422 with every diagnostic when it has errors.
 async fn compile(state: &AppState, body: SaveFlow) -> Result<Compiled, ApiError> {
     let (output, text, format) = run_compiler(state, body).await?;
     let Some(plan) = output.plan else {
-        let errors = output
-            .diagnostics
-            .iter()
-            .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
-            .collect::<Vec<_>>();
+        let errors = diagnostics_json(&output);
         let count = output.diagnostics.iter().filter(|d| d.is_error()).count();
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
