@@ -445,17 +445,12 @@ pub(crate) async fn schema_version(pool: &PgPool) -> Result<u32, Error> {
         .map_err(|_| Error::Corrupt("schema version out of range".to_owned()))
 }
 
-/// Counts what a claim would take with no limit (the same predicate as `write::claim`).
+/// Counts what `write::claim` would take with no limit (the same condition).
 pub(crate) async fn queue_depth(pool: &PgPool, now_ms: i64) -> Result<u64, Error> {
-    let count: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM runs r \
-         WHERE r.status IN ('queued', 'running', 'waiting') \
-           AND (r.lease_owner IS NULL OR r.lease_expires_ms <= $1) \
-           AND (r.status <> 'waiting' \
-             OR r.cancel_requested_ms IS NOT NULL \
-             OR EXISTS (SELECT 1 FROM timers t WHERE t.run_key = r.key AND t.due_ms <= $1) \
-             OR EXISTS (SELECT 1 FROM signals s WHERE s.run_key = r.key))",
-    )
+    let count: i64 = sqlx::query_scalar(concat!(
+        "SELECT count(*) FROM runs r WHERE ",
+        crate::write::claimable!("$1")
+    ))
     .bind(now_ms)
     .fetch_one(pool)
     .await

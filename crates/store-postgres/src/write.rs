@@ -476,23 +476,40 @@ pub(crate) async fn cache_put(pool: &PgPool, workspace: &str, put: &CachePut) ->
     Ok(())
 }
 
+/// The condition (over `runs r`) of a run a worker may claim at the instant bound as `$now`:
+/// queued, or with an expired lease or none, and not waiting unless a due timer, a signal or a
+/// cancellation wakes it. `claim` takes these runs and `read::queue_depth` counts them.
+macro_rules! claimable {
+    ($now:literal) => {
+        concat!(
+            "r.status IN ('queued', 'running', 'waiting') \
+             AND (r.lease_owner IS NULL OR r.lease_expires_ms <= ",
+            $now,
+            ") \
+             AND (r.status <> 'waiting' \
+               OR r.cancel_requested_ms IS NOT NULL \
+               OR EXISTS (SELECT 1 FROM timers t WHERE t.run_key = r.key AND t.due_ms <= ",
+            $now,
+            ") \
+               OR EXISTS (SELECT 1 FROM signals s WHERE s.run_key = r.key))"
+        )
+    };
+}
+pub(crate) use claimable;
+
 /// Claims runnable runs, oldest first: the inner `SELECT ... FOR UPDATE SKIP LOCKED` passes
 /// over runs another claimer (or a commit) holds locked, and re-checks each candidate it does
 /// lock against its newest version, so two claimers never lease one run.
-const CLAIM: &str = "WITH c AS ( \
-     SELECT key FROM runs r \
-     WHERE r.status IN ('queued', 'running', 'waiting') \
-       AND (r.lease_owner IS NULL OR r.lease_expires_ms <= $3) \
-       AND (r.status <> 'waiting' \
-         OR r.cancel_requested_ms IS NOT NULL \
-         OR EXISTS (SELECT 1 FROM timers t WHERE t.run_key = r.key AND t.due_ms <= $3) \
-         OR EXISTS (SELECT 1 FROM signals s WHERE s.run_key = r.key)) \
-     ORDER BY r.created_ms, r.id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+const CLAIM: &str = concat!(
+    "WITH c AS (SELECT key FROM runs r WHERE ",
+    claimable!("$3"),
+    " ORDER BY r.created_ms, r.id LIMIT $4 FOR UPDATE SKIP LOCKED) \
    UPDATE runs SET lease_owner = $1, lease_epoch = runs.lease_epoch + 1, \
      lease_expires_ms = $2, \
      status = CASE WHEN runs.status = 'queued' THEN 'running' ELSE runs.status END \
    FROM c WHERE runs.key = c.key \
-   RETURNING runs.workspace, runs.id, runs.lease_epoch, runs.lease_expires_ms, runs.created_ms";
+   RETURNING runs.workspace, runs.id, runs.lease_epoch, runs.lease_expires_ms, runs.created_ms",
+);
 
 pub(crate) async fn claim(pool: &PgPool, request: &ClaimRequest) -> Result<Vec<Lease>, Error> {
     let expires = request.now_ms.saturating_add(request.lease_ms);

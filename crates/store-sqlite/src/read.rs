@@ -466,18 +466,13 @@ pub(crate) fn schema_version(conn: &Connection) -> Result<u32, Error> {
     u32_of(version, "schema version")
 }
 
-/// Counts what `write::claim` would take with no limit (the same predicate).
+/// Counts what `write::claim` would take with no limit (the same condition).
 pub(crate) fn queue_depth(conn: &Connection, now_ms: i64) -> Result<u64, Error> {
     let count: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM runs r \
-             WHERE r.status IN ('queued', 'running', 'waiting') \
-               AND (r.lease_owner IS NULL OR r.lease_expires_ms <= ?1) \
-               AND (r.status != 'waiting' \
-                 OR r.cancel_requested_ms IS NOT NULL \
-                 OR EXISTS (SELECT 1 FROM timers t WHERE t.run_key = r.key AND t.due_ms <= ?1) \
-                 OR EXISTS (SELECT 1 FROM signals s WHERE s.run_key = r.key))",
-        )
+        .prepare_cached(concat!(
+            "SELECT count(*) FROM runs r WHERE ",
+            crate::write::claimable!("?1")
+        ))
         .map_err(db)?
         .query_row(params![now_ms], |row| row.get(0))
         .map_err(db)?;

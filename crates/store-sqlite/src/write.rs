@@ -614,24 +614,39 @@ pub(crate) fn cache_put(conn: &Connection, workspace: &str, put: &CachePut) -> R
     )
 }
 
+/// The condition (over `runs r`) of a run a worker may claim at the instant bound as `$now`:
+/// queued, or with an expired lease or none, and not waiting unless a due timer, a signal or a
+/// cancellation wakes it. `claim` takes these runs and `read::queue_depth` counts them.
+macro_rules! claimable {
+    ($now:literal) => {
+        concat!(
+            "r.status IN ('queued', 'running', 'waiting') \
+             AND (r.lease_owner IS NULL OR r.lease_expires_ms <= ",
+            $now,
+            ") \
+             AND (r.status != 'waiting' \
+               OR r.cancel_requested_ms IS NOT NULL \
+               OR EXISTS (SELECT 1 FROM timers t WHERE t.run_key = r.key AND t.due_ms <= ",
+            $now,
+            ") \
+               OR EXISTS (SELECT 1 FROM signals s WHERE s.run_key = r.key))"
+        )
+    };
+}
+pub(crate) use claimable;
+
 pub(crate) fn claim(conn: &Connection, request: &ClaimRequest) -> Result<Vec<Lease>, Error> {
     let expires = request.now_ms.saturating_add(request.lease_ms);
     let mut stmt = conn
-        .prepare_cached(
+        .prepare_cached(concat!(
             "UPDATE runs SET lease_owner = ?1, lease_epoch = lease_epoch + 1, \
-             lease_expires_ms = ?2, \
-             status = CASE WHEN status = 'queued' THEN 'running' ELSE status END \
-             WHERE key IN ( \
-               SELECT key FROM runs r \
-               WHERE r.status IN ('queued', 'running', 'waiting') \
-                 AND (r.lease_owner IS NULL OR r.lease_expires_ms <= ?3) \
-                 AND (r.status != 'waiting' \
-                   OR r.cancel_requested_ms IS NOT NULL \
-                   OR EXISTS (SELECT 1 FROM timers t WHERE t.run_key = r.key AND t.due_ms <= ?3) \
-                   OR EXISTS (SELECT 1 FROM signals s WHERE s.run_key = r.key)) \
-               ORDER BY r.created_ms, r.id LIMIT ?4) \
-             RETURNING workspace, id, lease_epoch, lease_expires_ms, created_ms",
-        )
+                 lease_expires_ms = ?2, \
+                 status = CASE WHEN status = 'queued' THEN 'running' ELSE status END \
+                 WHERE key IN (SELECT key FROM runs r WHERE ",
+            claimable!("?3"),
+            " ORDER BY r.created_ms, r.id LIMIT ?4) \
+                 RETURNING workspace, id, lease_epoch, lease_expires_ms, created_ms"
+        ))
         .map_err(db)?;
     let mut rows = stmt
         .query(params![
